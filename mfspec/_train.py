@@ -1,0 +1,185 @@
+"""MF-scaled SGD (paper eq. 13-15, Sec. 3.1), fused in ``lax.scan``, with metrics at log-spaced steps.
+
+Step k (t = kα) draws minibatch B_k with ``fold_in(data_key, k)`` and moves each tensor by
+α ξ_ℓ(t) times its scaled gradient: factor n_1 for W_1, n_ℓ for Θ_ℓ, n_ℓ n_{ℓ-1} for W_ℓ (ℓ ≥ 2),
+1 for b_out. Steps run in compiled chunks; between chunks the host checks for divergence, reports
+progress and may save, so a long run never loses what it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mfspec._network import MFNetwork, _scales, batch_loss, params, with_params
+from mfspec._spec import Spec, eval_iterations
+
+PARAM_NAMES = ("W_1", "theta", "W", "b_out")
+
+
+@dataclasses.dataclass
+class Curve:
+    """Metrics of one run at evaluation iterations (data first: plain numpy and strings)."""
+
+    iterations: np.ndarray
+    t: np.ndarray
+    metrics: dict[str, np.ndarray]
+    diverged: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "iteration": [int(i) for i in self.iterations],
+            "t": [float(v) for v in self.t],
+            "metrics": {k: [float(x) for x in v] for k, v in self.metrics.items()},
+            "diverged": self.diverged,
+        }
+
+
+def metric_names(spec: Spec) -> tuple[str, ...]:
+    """Names of the metrics recorded for this spec, e.g. ("train_loss", "train_error", ...)."""
+    sets = ("train", "test") if spec.data.is_finite else ("test",)
+    if spec.data.is_finite and getattr(spec.data, "x_test", None) is None:
+        sets = ("train",)
+    return tuple(f"{s}_{m}" for s in sets for m in ("loss", "error"))
+
+
+def evaluate(net: MFNetwork, loss, eval_sets: dict):
+    """[loss, error] on each evaluation set, in ``metric_names`` order (train before test)."""
+    vals = []
+    for name in ("train", "test"):
+        if name in eval_sets:
+            x, y = eval_sets[name]
+            yhat = net(x)
+            vals += [jnp.mean(loss(y, yhat)), jnp.mean(loss.errors(y, yhat))]
+    return jnp.stack(vals)
+
+
+def _sgd_step(spec: Spec, net: MFNetwork, p, key, k):
+    """One SGD step of eq. 13-15; returns the new parameters and the minibatch loss."""
+    alpha = spec.lr.alpha
+    t = k * alpha
+    x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=net.w1.dtype)
+    loss, g = jax.value_and_grad(lambda q: batch_loss(with_params(net, q), spec.loss, x, y))(p)
+    n1, n_theta, n_w, n_out = _scales(net)
+    xi = spec.lr.for_layers(spec.num_layers)
+    xi_out = spec.lr.for_output_bias()
+    gw1, gth, gw, gb = g
+    w1, th, w, b = p
+    w1 = w1 - alpha * xi[0](t) * n1 * gw1
+    th = tuple(a - alpha * xi[i](t) * n_theta[i] * ga for i, (a, ga) in enumerate(zip(th, gth)))
+    w = tuple(a - alpha * xi[i + 1](t) * n_w[i] * ga for i, (a, ga) in enumerate(zip(w, gw)))
+    b = b - alpha * xi_out(t) * n_out * gb
+    return (w1, th, w, b), loss
+
+
+@eqx.filter_jit
+def _run_chunk(spec: Spec, net: MFNetwork, carry, steps, slots, key, eval_sets):
+    """Scan SGD over ``steps``; where ``slots[i] >= 0`` record metrics before that step."""
+
+    def body(c, xs):
+        p, buf, bad = c
+        k, slot = xs
+        buf = jax.lax.cond(
+            slot >= 0,
+            lambda b: b.at[slot].set(evaluate(with_params(net, p), spec.loss, eval_sets)),
+            lambda b: b,
+            buf,
+        )
+        p, loss = _sgd_step(spec, net, p, key, k)
+        bad = jnp.where((bad < 0) & ~jnp.isfinite(loss), k, bad)
+        return (p, buf, bad), None
+
+    carry, _ = jax.lax.scan(body, carry, (steps, slots))
+    return carry
+
+
+@eqx.filter_jit
+def _evaluate_jit(spec: Spec, net: MFNetwork, eval_sets):
+    return evaluate(net, spec.loss, eval_sets)
+
+
+def _nonfinite_params(p) -> list[str]:
+    w1, th, w, b = p
+    named = [("W_1", w1), *((f"theta_{i + 1}", a) for i, a in enumerate(th))]
+    named += [(f"W_{i + 2}", a) for i, a in enumerate(w)] + [("b_out", b)]
+    return [name for name, a in named if not bool(jnp.all(jnp.isfinite(a)))]
+
+
+def train(
+    spec: Spec,
+    net: MFNetwork,
+    key,
+    *,
+    iterations: int,
+    num_evals: int = 30,
+    eval_sets: dict,
+    chunk: int = 2000,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[MFNetwork, Curve]:
+    """Train ``net`` by MF-scaled SGD for ``iterations`` steps.
+
+    Arguments:
+        spec: the spec (loss, data law, learning rates, batch size).
+        net: the initial network (``spec.network(width, key)``).
+        key: the data key; step k uses ``fold_in(key, k)``.
+        iterations: number of SGD steps.
+        num_evals: number of log-spaced evaluation iterations (0 and ``iterations`` included).
+        eval_sets: fixed evaluation samples, ``spec.data.eval_sets(key, size)``.
+        chunk: steps per compiled scan; the host checks divergence between chunks.
+        progress: called with the number of steps finished after each chunk.
+
+    Returns:
+        The trained network and its ``Curve``. A run whose loss stops being finite ends at the
+        chunk where that happened, with the curve up to the last finite evaluation and
+        ``Curve.diverged`` naming the step and the quantities that blew up.
+    """
+    if iterations < 1:
+        raise ValueError(f"train: iterations must be >= 1, got {iterations}")
+    evals = eval_iterations(iterations, num_evals)
+    slot_of = np.full(iterations, -1, np.int32)
+    for i, it in enumerate(evals):
+        if it < iterations:
+            slot_of[it] = i
+    names = metric_names(spec)
+    dtype = net.w1.dtype
+    buf = jnp.full((len(evals), len(names)), jnp.nan, dtype)
+    carry = (params(net), buf, jnp.asarray(-1, jnp.int32))
+    diverged = None
+    done = 0
+    while done < iterations:
+        stop = min(done + chunk, iterations)
+        steps = jnp.arange(done, stop, dtype=jnp.int32)
+        carry = _run_chunk(spec, net, carry, steps, jnp.asarray(slot_of[done:stop]), key, eval_sets)
+        done = stop
+        if progress is not None:
+            progress(done)
+        bad = int(carry[2])
+        if bad >= 0:
+            blown = _nonfinite_params(carry[0])
+            diverged = (
+                f"training diverged at step {bad} (t = {bad * spec.lr.alpha:g}): the minibatch loss "
+                f"became non-finite; non-finite parameters at step {done}: {', '.join(blown) or 'none'}"
+            )
+            break
+    p, buf, _ = carry
+    net = with_params(net, p)
+    buf = np.array(buf)
+    if diverged is None:
+        buf[-1] = np.asarray(_evaluate_jit(spec, net, eval_sets))
+        kept = len(evals)
+    else:
+        finite = np.all(np.isfinite(buf), axis=1) & (np.asarray(evals) <= bad)
+        kept = int(np.argmin(finite)) if not finite.all() else len(evals)
+    its = np.asarray(evals[:kept])
+    curve = Curve(
+        iterations=its,
+        t=its * spec.lr.alpha,
+        metrics={name: buf[:kept, j] for j, name in enumerate(names)},
+        diverged=diverged,
+    )
+    return net, curve

@@ -1,0 +1,164 @@
+"""Activations σ_ℓ(θ, h) as SymPy expressions (MATH.md sec. 1; paper eq. 38).
+
+A layer-ℓ neuron with parameter θ ∈ R^q and pre-activation h outputs σ_ℓ(θ, h); the head (layer L)
+may output a vector in R^k. Activations are built from scalar nonlinearities φ(z):
+
+    mf.act.relu, tanh, sigmoid, erf, softplus, identity     # φ(z), SymPy lambdas
+    mf.layer(φ)                 # σ(θ, h) = φ(h + θ),      θ = (b,)          (Sec. 4.2.1)
+    mf.layer(φ, bias=False)     # σ(θ, h) = φ(h),          q = 0
+    mf.head(φ, outputs=k)       # σ(θ, h) = β φ(h + b),    θ = (β_1..β_k, b)  (Sec. 4.2.1)
+    mf.Activation(expr, theta=(a, b), h=h)   # any σ a user writes in SymPy
+
+Each θ component carries a *role* ("bias", "weight" or "other") so that the paper's usual
+initialization knows which law to give it; user-written activations name their own roles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax.numpy as jnp
+import sympy as sp
+
+from mfspec._sym import to_jax
+
+_z = sp.Symbol("z", real=True)
+
+#: Scalar nonlinearities φ(z), as SymPy lambdas (apply with ``phi(expr)``).
+relu = sp.Lambda(_z, sp.Max(0, _z))
+tanh = sp.Lambda(_z, sp.tanh(_z))
+sigmoid = sp.Lambda(_z, 1 / (1 + sp.exp(-_z)))
+erf = sp.Lambda(_z, sp.erf(_z))
+softplus = sp.Lambda(_z, sp.log(1 + sp.exp(_z)))
+identity = sp.Lambda(_z, _z)
+
+NONLINEARITIES: dict[str, sp.Lambda] = {
+    "relu": relu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+    "erf": erf,
+    "softplus": softplus,
+    "identity": identity,
+}
+
+ROLES = ("bias", "weight", "other")
+
+
+class Activation(eqx.Module):
+    """σ(θ, h): R^q × R → R^k, given symbolically.
+
+    Arguments:
+        expr: one SymPy expression (k = 1) or a sequence of k of them, in ``theta`` and ``h``.
+        theta: the q parameter symbols, in the order θ is stored (q may be 0).
+        h: the pre-activation symbol.
+        roles: one of "bias" / "weight" / "other" per θ component (default "other").
+        name: a short label used in printouts.
+    """
+
+    exprs: tuple[sp.Expr, ...] = eqx.field(static=True)
+    theta: tuple[sp.Symbol, ...] = eqx.field(static=True)
+    h: sp.Symbol = eqx.field(static=True)
+    roles: tuple[str, ...] = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+    _fn: Callable = eqx.field(static=True, repr=False)
+
+    def __init__(
+        self,
+        expr: sp.Expr | Sequence[sp.Expr],
+        *,
+        theta: Sequence[sp.Symbol] = (),
+        h: sp.Symbol,
+        roles: Sequence[str] | None = None,
+        name: str = "custom",
+    ):
+        exprs = tuple(sp.sympify(e) for e in (expr if isinstance(expr, (list, tuple)) else [expr]))
+        theta = tuple(theta)
+        if not isinstance(h, sp.Symbol):
+            raise TypeError(f"Activation.h must be a SymPy Symbol, got {h!r}")
+        for s in theta:
+            if not isinstance(s, sp.Symbol):
+                raise TypeError(f"Activation.theta must hold SymPy Symbols, got {s!r}")
+        if len(exprs) == 0:
+            raise ValueError("Activation.expr must hold at least one expression, got none")
+        allowed = set(theta) | {h}
+        for e in exprs:
+            extra = e.free_symbols - allowed
+            if extra:
+                raise ValueError(
+                    f"Activation.expr {e} uses symbols {sorted(map(str, extra))} that are neither "
+                    f"theta={theta} nor h={h}"
+                )
+        roles = tuple(roles) if roles is not None else ("other",) * len(theta)
+        if len(roles) != len(theta) or any(r not in ROLES for r in roles):
+            raise ValueError(
+                f"Activation.roles must give one of {ROLES} per theta component (q={len(theta)}), got {roles}"
+            )
+        self.exprs = exprs
+        self.theta = theta
+        self.h = h
+        self.roles = roles
+        self.name = name
+        self._fn = to_jax([*theta, h], exprs)
+
+    @property
+    def q(self) -> int:
+        """Number of per-neuron parameters."""
+        return len(self.theta)
+
+    @property
+    def k(self) -> int:
+        """Number of outputs (1 for a hidden layer)."""
+        return len(self.exprs)
+
+    def __call__(self, theta, h):
+        """Evaluate σ(θ, h) elementwise.
+
+        Arguments:
+            theta: array of shape (n, q), one row per neuron.
+            h: pre-activations of shape (..., n).
+
+        Returns:
+            array of shape (..., n) if k = 1 else (..., n, k).
+        """
+        comps = [theta[:, i] for i in range(self.q)]
+        outs = self._fn(*comps, h)
+        return outs[0] if self.k == 1 else jnp.stack(outs, axis=-1)
+
+    def latex(self) -> str:
+        body = ", ".join(sp.latex(e) for e in self.exprs)
+        return body if self.k == 1 else rf"\left({body}\right)"
+
+
+def _phi_name(phi: sp.Lambda) -> str:
+    for name, f in NONLINEARITIES.items():
+        if f == phi:
+            return name
+    return "phi"
+
+
+def layer(phi: sp.Lambda, *, bias: bool = True) -> Activation:
+    """A hidden layer σ(θ, h) = φ(h + θ) (θ the bias), or φ(h) without bias (q = 0)."""
+    h = sp.Symbol("h", real=True)
+    name = _phi_name(phi)
+    if not bias:
+        return Activation(phi(h), theta=(), h=h, name=name)
+    b = sp.Symbol("b", real=True)
+    return Activation(phi(h + b), theta=(b,), h=h, roles=("bias",), name=f"{name}(h+b)")
+
+
+def head(phi: sp.Lambda, *, outputs: int = 1, bias: bool = True) -> Activation:
+    """The output layer σ_L(θ, h) = β φ(h + b), θ = (β_1..β_k, b) (Sec. 4.2.1)."""
+    if not isinstance(outputs, int) or outputs < 1:
+        raise ValueError(f"head: outputs must be a positive int, got {outputs!r}")
+    h = sp.Symbol("h", real=True)
+    betas = sp.symbols(f"beta1:{outputs + 1}", real=True) if outputs > 1 else (sp.Symbol("beta", real=True),)
+    name = _phi_name(phi)
+    if bias:
+        b = sp.Symbol("b", real=True)
+        act = phi(h + b)
+        theta, roles = (*betas, b), ("weight",) * outputs + ("bias",)
+    else:
+        act = phi(h)
+        theta, roles = tuple(betas), ("weight",) * outputs
+    return Activation([beta * act for beta in betas], theta=theta, h=h, roles=roles, name=f"beta*{name}")

@@ -1,0 +1,17 @@
+"""Data sources: samplers with fresh data per step, and in-memory arrays (local files only)."""
+
+from mfspec.data._arrays import ArrayData, one_hot
+from mfspec.data._base import Dataset
+from mfspec.data._files import cifar10, mnist, write_cifar_batch, write_idx
+from mfspec.data._isotropic import IsotropicGaussians
+
+__all__ = [
+    "ArrayData",
+    "Dataset",
+    "IsotropicGaussians",
+    "cifar10",
+    "mnist",
+    "one_hot",
+    "write_cifar_batch",
+    "write_idx",
+]

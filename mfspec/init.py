@@ -1,0 +1,182 @@
+"""Initialization laws (paper Sec. 3.2 prediction statement; Sec. 4.2.1 "usual" init).
+
+The law of the finite network at t = 0 (MATH.md sec. 1):
+
+- layer 1: neurons (θ_{1,i}, w_{1,i}) iid, θ from ``theta[0]``, each entry of w from ``w1``;
+- layer ℓ ≥ 2: θ_{ℓ,j} iid from ``theta[ℓ-1]``, and ``W_ℓ[j, i] = m_ℓ(θ_{ℓ,j}, θ_{ℓ-1,i}) + noise_ℓ · ε``
+  with ε iid N(0, 1): a kernel whose conditional mean f = m_ℓ is what the limit keeps;
+- the optional output bias b_out from ``out_bias``.
+
+A per-neuron law with zero spread is an *atom*: such a layer ℓ ≥ 2 collapses to one particle
+in the limit (MATH.md sec. 3).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+
+class Law(eqx.Module):
+    """A law of per-neuron vectors in R^q (abstract)."""
+
+    def sample(self, key, n: int, q: int):
+        raise NotImplementedError
+
+    @property
+    def is_atom(self) -> bool:
+        return False
+
+    def check(self, q: int, where: str) -> None:
+        """Raise if this law cannot produce vectors of size q."""
+
+
+class Normal(Law):
+    """Independent N(mean_i, std_i²) components; scalars broadcast over the q components."""
+
+    mean: tuple[float, ...] = eqx.field(static=True)
+    std: tuple[float, ...] = eqx.field(static=True)
+
+    def __init__(self, mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0):
+        self.mean = tuple(float(m) for m in (mean if isinstance(mean, Sequence) else [mean]))
+        self.std = tuple(float(s) for s in (std if isinstance(std, Sequence) else [std]))
+        for field, vals in (("mean", self.mean), ("std", self.std)):
+            if not all(math.isfinite(v) for v in vals):
+                raise ValueError(f"Normal.{field} must be finite, got {vals}")
+        if any(s < 0 for s in self.std):
+            raise ValueError(f"Normal.std must be >= 0, got {self.std}")
+
+    def check(self, q: int, where: str) -> None:
+        for field, vals in (("mean", self.mean), ("std", self.std)):
+            if len(vals) not in (1, q):
+                raise ValueError(f"{where}: Normal.{field} has {len(vals)} entries but θ has q = {q}")
+
+    def sample(self, key, n: int, q: int):
+        mean = jnp.broadcast_to(jnp.asarray(self.mean), (q,))
+        std = jnp.broadcast_to(jnp.asarray(self.std), (q,))
+        return mean + std * jax.random.normal(key, (n, q))
+
+    @property
+    def is_atom(self) -> bool:
+        return all(s == 0 for s in self.std)
+
+
+def Atom(value: float | Sequence[float] = 0.0) -> Normal:
+    """A point mass (zero spread)."""
+    return Normal(value, 0.0)
+
+
+class Custom(Law):
+    """A user sampler ``sample(key, n, q) -> (n, q)``; ``atom=True`` declares a point mass."""
+
+    fn: Callable = eqx.field(static=True)
+    atom: bool = eqx.field(static=True, default=False)
+
+    def sample(self, key, n: int, q: int):
+        out = jnp.asarray(self.fn(key, n, q))
+        if out.shape != (n, q):
+            raise ValueError(f"Custom law returned shape {out.shape}, expected {(n, q)}")
+        return out
+
+    @property
+    def is_atom(self) -> bool:
+        return self.atom
+
+
+class Kernel(eqx.Module):
+    """Law of W_ℓ entries: W[j, i] = mean(θ_{ℓ,j}, θ_{ℓ-1,i}) + noise · N(0, 1).
+
+    ``mean`` is a float or a function of (θ_j of shape (q_ℓ,), θ'_i of shape (q_{ℓ-1},)).
+    Only ``mean`` enters the limit (MATH.md sec. 2: f is the conditional expectation).
+    """
+
+    mean: float | Callable = eqx.field(static=True, default=1.0)
+    noise: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        if not callable(self.mean) and not math.isfinite(self.mean):
+            raise ValueError(f"Kernel.mean must be finite or a function, got {self.mean}")
+        if not (math.isfinite(self.noise) and self.noise >= 0):
+            raise ValueError(f"Kernel.noise must be a finite number >= 0, got {self.noise}")
+
+    def mean_matrix(self, theta, theta_prev):
+        """f_ℓ on the support: F[j, i] = mean(θ_j, θ'_i), shape (n_ℓ, n_{ℓ-1})."""
+        if callable(self.mean):
+            return jax.vmap(lambda a: jax.vmap(lambda b: self.mean(a, b))(theta_prev))(theta)
+        return jnp.full((theta.shape[0], theta_prev.shape[0]), self.mean, dtype=theta.dtype)
+
+    def sample(self, key, theta, theta_prev):
+        m = self.mean_matrix(theta, theta_prev)
+        return m + self.noise * jax.random.normal(key, m.shape, m.dtype)
+
+
+class Init(eqx.Module):
+    """The initialization law of every layer.
+
+    Arguments:
+        w1: law of each entry of W_1 (a scalar ``Normal``), e.g. ``Normal(0, τ1/√d)``.
+        theta: one law per layer ℓ = 1..L for θ_ℓ ∈ R^{q_ℓ}.
+        kernels: one ``Kernel`` per layer ℓ = 2..L for the entries of W_ℓ.
+        out_bias: law of each entry of b_out (used when the spec has an output bias).
+    """
+
+    w1: Law
+    theta: tuple[Law, ...]
+    kernels: tuple[Kernel, ...]
+    out_bias: Law = Atom(0.0)
+
+
+class Usual(eqx.Module):
+    """The paper's init (Sec. 4.2.1), resolved against an architecture by ``Spec``.
+
+    W_1 entries N(0, τ1²/d); W_ℓ (ℓ ≥ 2) entries N(μ2, τ2²); θ components with role "weight"
+    (the output weights β) N(μ2, τ2²); role "bias" (and b_out) N(μ3, τ3²).
+    """
+
+    tau1: float = eqx.field(static=True, default=math.sqrt(2.0))
+    mu2: float = eqx.field(static=True, default=1.0)
+    tau2: float = eqx.field(static=True, default=0.1)
+    mu3: float = eqx.field(static=True, default=0.0)
+    tau3: float = eqx.field(static=True, default=0.0)
+
+    def __check_init__(self):
+        for name in ("tau1", "mu2", "tau2", "mu3", "tau3"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"usual init: {name} must be a finite number, got {v!r}")
+        for name in ("tau1", "tau2", "tau3"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"usual init: {name} must be >= 0, got {getattr(self, name)}")
+
+    def resolve(self, input_dim: int, acts) -> Init:
+        thetas = []
+        for ell, act in enumerate(acts, start=1):
+            means, stds = [], []
+            for sym, role in zip(act.theta, act.roles):
+                if role == "weight":
+                    means.append(self.mu2), stds.append(self.tau2)
+                elif role == "bias":
+                    means.append(self.mu3), stds.append(self.tau3)
+                else:
+                    raise ValueError(
+                        f"usual init: layer {ell} θ component {sym} has role 'other', which the "
+                        "usual init does not cover; pass init=mf.init.Init(...) with its law"
+                    )
+            thetas.append(Normal(means or 0.0, stds or 0.0))
+        return Init(
+            w1=Normal(0.0, self.tau1 / math.sqrt(input_dim)),
+            theta=tuple(thetas),
+            kernels=tuple(Kernel(self.mu2, self.tau2) for _ in acts[1:]),
+            out_bias=Normal(self.mu3, self.tau3),
+        )
+
+
+def usual(
+    tau1: float = math.sqrt(2.0), mu2: float = 1.0, tau2: float = 0.1, mu3: float = 0.0, tau3: float = 0.0
+) -> Usual:
+    """The paper's usual initialization (Sec. 4.2.1); defaults are Fig. 5's."""
+    return Usual(tau1, mu2, tau2, mu3, tau3)
