@@ -62,7 +62,7 @@ def evaluate(net: MFNetwork, loss, eval_sets: dict):
 def _sgd_step(spec: Spec, net: MFNetwork, p, key, k):
     """One SGD step of eq. 13-15; returns the new parameters and the minibatch loss."""
     alpha = spec.lr.alpha
-    t = k * alpha
+    t = k.astype(net.w1.dtype) * alpha  # in the parameters' dtype, so float32 runs stay float32
     x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=net.w1.dtype)
     loss, g = jax.value_and_grad(lambda q: batch_loss(with_params(net, q), spec.loss, x, y))(p)
     n1, n_theta, n_w, n_out = _scales(net)

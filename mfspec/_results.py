@@ -1,0 +1,107 @@
+"""Results as data: ``results.json`` with the spec, the config, versions and every curve.
+
+Written atomically after each finished curve, so an interrupted sweep keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+import sympy as sp
+
+from mfspec._spec import Run, Spec
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("mfspec", "jax", "jaxlib", "equinox", "diffrax", "sympy", "numpy", "scipy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def spec_config(spec: Spec) -> dict:
+    """A JSON description of the spec: enough to read what was run, and to rebuild it by hand."""
+    return {
+        "name": spec.name,
+        "input_dim": spec.input_dim,
+        "num_layers": spec.num_layers,
+        "layers": [
+            {
+                "layer": ell,
+                "sigma": [str(e) for e in act.exprs],
+                "sigma_latex": act.latex(),
+                "theta": [str(s) for s in act.theta],
+                "roles": list(act.roles),
+                "q": act.q,
+                "k": act.k,
+            }
+            for ell, act in enumerate(spec.acts, start=1)
+        ],
+        "loss": {"name": spec.loss.name, "expr": sp.sstr(spec.loss.expr), "error": spec.loss.error},
+        "init": repr(spec.init),
+        "lr": repr(spec.lr),
+        "alpha": spec.lr.alpha,
+        "data": repr(spec.data),
+        "batch_size": spec.batch_size,
+        "output_bias": spec.output_bias,
+    }
+
+
+def run_config(run: Run) -> dict:
+    return {
+        "widths": [w if isinstance(w, int) else list(w) for w in run.widths],
+        "seeds": run.seeds,
+        "iterations": run.iterations,
+        "num_evals": run.num_evals,
+        "eval_samples": run.eval_samples,
+    }
+
+
+def nest_metrics(flat: dict[str, list]) -> dict[str, dict[str, list]]:
+    """{"test_loss": v} → {"loss": {"test": v}} (the results.json layout)."""
+    out: dict[str, dict[str, list]] = {}
+    for name, values in flat.items():
+        split, metric = name.split("_", 1)
+        # NaN/inf are not JSON; a missing value (e.g. no error rule for the loss) becomes null.
+        out.setdefault(metric, {})[split] = [v if math.isfinite(v) else None for v in values]
+    return out
+
+
+def curve_record(kind: str, width, seed, curve, **extra) -> dict:
+    data = curve.to_json()
+    rec = {
+        "kind": kind,
+        "width": width if isinstance(width, (int, type(None))) else list(width),
+        "seed": seed,
+        "iteration": data["iteration"],
+        "t": data["t"],
+        "metrics": nest_metrics(data["metrics"]),
+    }
+    if data.get("diverged"):
+        rec["diverged"] = data["diverged"]
+    rec.update(extra)
+    return rec
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """Atomic write: a crash mid-write never leaves a truncated results file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=1, allow_nan=False)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)

@@ -1,0 +1,90 @@
+"""``mfspec`` command line: run, limit, equations, verify.
+
+    mfspec run [SPEC] [--out DIR] [--preset NAME]   # width sweep (+ limit), results.json, figure.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from mfspec._specfile import DEFAULT_SPEC, load_spec_file
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", nargs="?", default=None, help=f"spec file or bundled spec name (default: {DEFAULT_SPEC})")
+    p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/<spec name>)")
+    p.add_argument("--preset", default="default", help="a preset defined in the spec file (default, paper, ...)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _override(run, args):
+    import dataclasses
+
+    changes = {}
+    if args.widths:
+        changes["widths"] = tuple(args.widths)
+    if args.seeds is not None:
+        changes["seeds"] = args.seeds
+    if args.iterations is not None:
+        changes["iterations"] = args.iterations
+    return dataclasses.replace(run, **changes) if changes else run
+
+
+def cmd_run(args) -> int:
+    from mfspec._figure import plot_results
+    from mfspec._results import write_json
+    from mfspec._sweep import new_results, run_sweep
+
+    sf = load_spec_file(args.spec)
+    run = _override(sf.preset(args.preset), args)
+    out = args.out or Path("runs") / sf.spec.name
+    print(
+        f"mfspec run: {sf.spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
+        f"{run.seeds} seed(s), {run.iterations} iterations → {out}",
+        file=sys.stderr,
+    )
+    start = time.perf_counter()
+    results = new_results(sf.spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
+    run_sweep(sf.spec, run, results=results, out=out, seed=args.seed, progress=not args.quiet)
+    if not args.no_limit:
+        _add_limit(sf.spec, run, results, args)
+    results["wall_seconds"] = time.perf_counter() - start
+    write_json(out / "results.json", results)
+    fig = plot_results(results, out / "figure.png")
+    print(f"wrote {out / 'results.json'} and {fig} in {results['wall_seconds']:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _add_limit(spec, run, results, args) -> None:
+    """Solve the limit on the sweep's evaluation grid and append it (when the solver exists)."""
+    try:
+        from mfspec._limit_run import limit_record
+    except ImportError:
+        return
+    results["curves"].append(limit_record(spec, run, seed=args.seed, progress=not args.quiet))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mfspec", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="train the width sweep, solve the limit, write results and a figure")
+    _add_common(p_run)
+    p_run.add_argument("--widths", type=int, nargs="+", help="override the preset's widths")
+    p_run.add_argument("--seeds", type=int, help="override the preset's number of seeds")
+    p_run.add_argument("--iterations", type=int, help="override the preset's iterations")
+    p_run.add_argument("--no-limit", action="store_true", help="skip the limit curve")
+    p_run.set_defaults(func=cmd_run)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        print(f"mfspec {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

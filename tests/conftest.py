@@ -1,0 +1,6 @@
+"""Tests run in float64 so that exact identities can be checked to roundoff (MATH.md sec. 4).
+Code paths that matter in float32 pass dtype explicitly."""
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
