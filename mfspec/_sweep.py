@@ -68,8 +68,12 @@ def run_sweep(
             bar.set_description(f"n={width} seed={s}")
             start, offset = time.perf_counter(), bar.n
             _, curve = train(
-                spec, net, data_key,
-                iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets,
+                spec,
+                net,
+                data_key,
+                iterations=run.iterations,
+                num_evals=run.num_evals,
+                eval_sets=eval_sets,
                 progress=lambda done, o=offset: bar.update(o + done - bar.n),
             )
             bar.update(offset + run.iterations - bar.n)

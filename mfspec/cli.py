@@ -1,6 +1,6 @@
 """``mfspec`` command line: run, limit, equations, verify.
 
-    mfspec run [SPEC] [--out DIR] [--preset NAME]   # width sweep (+ limit), results.json, figure.png
+mfspec run [SPEC] [--out DIR] [--preset NAME]   # width sweep (+ limit), results.json, figure.png
 """
 
 from __future__ import annotations
@@ -14,9 +14,13 @@ from mfspec._specfile import DEFAULT_SPEC, load_spec_file
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("spec", nargs="?", default=None, help=f"spec file or bundled spec name (default: {DEFAULT_SPEC})")
+    p.add_argument(
+        "spec", nargs="?", default=None, help=f"spec file or bundled spec name (default: {DEFAULT_SPEC})"
+    )
     p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/<spec name>)")
-    p.add_argument("--preset", default="default", help="a preset defined in the spec file (default, paper, ...)")
+    p.add_argument(
+        "--preset", default="default", help="a preset defined in the spec file (default, paper, ...)"
+    )
     p.add_argument("--seed", type=int, default=0, help="base random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 

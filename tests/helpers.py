@@ -13,8 +13,18 @@ import sympy as sp
 import mfspec as mf
 
 
-def tiny_isotropic_spec(*, depth: int = 3, dim: int = 6, tau2: float = 0.1, tau3: float = 0.0, alpha=1e-2, batch=20,
-                        phi=mf.act.relu, lr=None, name="tiny") -> mf.Spec:
+def tiny_isotropic_spec(
+    *,
+    depth: int = 3,
+    dim: int = 6,
+    tau2: float = 0.1,
+    tau3: float = 0.0,
+    alpha=1e-2,
+    batch=20,
+    phi=mf.act.relu,
+    lr=None,
+    name="tiny",
+) -> mf.Spec:
     """A small version of the Fig. 5 net: ``depth`` layers of neurons (L), ReLU by default."""
     return mf.Spec(
         name=name,
@@ -55,7 +65,9 @@ def reference_forward(net: mf.MFNetwork, x):
         a = acts[ell - 1](net.thetas[ell - 1], h)
         n_prev = a.shape[-1]
         w = net.kernels[ell - 1]
-        h = jnp.stack([sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], axis=-1)
+        h = jnp.stack(
+            [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], axis=-1
+        )
     out = acts[-1](net.thetas[-1], h)
     if out.ndim == 2:
         out = out[..., None]
@@ -66,8 +78,14 @@ def scaled_update_reference(net: mf.MFNetwork, loss, x, y, lr: float):
     """The SGD update of eq. 13-15 with the Sec. 3.1 factors, from plain autodiff of the reference."""
 
     def risk(w1, thetas, kernels, b):
-        n2 = mf.MFNetwork(w1=w1, thetas=thetas, kernels=kernels, out_bias=b, acts=net.acts,
-                          trainable_out_bias=net.trainable_out_bias)
+        n2 = mf.MFNetwork(
+            w1=w1,
+            thetas=thetas,
+            kernels=kernels,
+            out_bias=b,
+            acts=net.acts,
+            trainable_out_bias=net.trainable_out_bias,
+        )
         return jnp.mean(loss(y, reference_forward(n2, x)))
 
     g = jax.grad(risk, argnums=(0, 1, 2, 3))(net.w1, net.thetas, net.kernels, net.out_bias)

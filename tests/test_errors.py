@@ -43,7 +43,9 @@ def test_q_of_sigma_vs_init_mismatch():
         theta=(mf.init.Normal([0.0, 0.0, 0.0], 0.1), mf.init.Normal(0.0, 1.0)),
         kernels=(mf.init.Kernel(1.0, 0.1),),
     )
-    with pytest.raises(ValueError, match=r"theta\[0\] \(layer 1, q = 1\).*mean has 3 entries but θ has q = 1"):
+    with pytest.raises(
+        ValueError, match=r"theta\[0\] \(layer 1, q = 1\).*mean has 3 entries but θ has q = 1"
+    ):
         _spec(init=init)
 
 
@@ -139,7 +141,9 @@ def test_divergence_names_step_and_quantity_and_keeps_curve():
     spec = tiny_isotropic_spec(alpha=50.0)  # far too large a step: the run blows up
     ev = spec.data.eval_sets(jax.random.PRNGKey(0), 50)
     net = spec.network(8, jax.random.PRNGKey(1))
-    _, curve = mf.train(spec, net, jax.random.PRNGKey(2), iterations=400, num_evals=12, eval_sets=ev, chunk=100)
+    _, curve = mf.train(
+        spec, net, jax.random.PRNGKey(2), iterations=400, num_evals=12, eval_sets=ev, chunk=100
+    )
     assert curve.diverged is not None
     assert "diverged at step" in curve.diverged and "minibatch loss" in curve.diverged
     step = int(curve.diverged.split("step ")[1].split(" ")[0])

@@ -15,23 +15,26 @@ from helpers import (
 )
 
 import mfspec as mf
-from mfspec._train import _sgd_step
 from mfspec._network import params
+from mfspec._train import _sgd_step
 
 
 def _architectures():
     yield "relu L=3 k=1", tiny_isotropic_spec(depth=3)
     yield "tanh L=1 k=1", tiny_isotropic_spec(depth=1, phi=mf.act.tanh)
-    yield "q=2 L=2 k=3 CE", mf.Spec(
-        name="q2",
-        input_dim=5,
-        hidden=[two_param_activation()],
-        head=mf.head(mf.act.tanh, outputs=3),
-        loss=mf.loss.cross_entropy,
-        init=mf.init.usual(tau2=0.5, tau3=0.3),
-        data=classification_arrays(d=5, k=3),
-        lr=mf.lr.constant(0.1),
-        batch_size=16,
+    yield (
+        "q=2 L=2 k=3 CE",
+        mf.Spec(
+            name="q2",
+            input_dim=5,
+            hidden=[two_param_activation()],
+            head=mf.head(mf.act.tanh, outputs=3),
+            loss=mf.loss.cross_entropy,
+            init=mf.init.usual(tau2=0.5, tau3=0.3),
+            data=classification_arrays(d=5, k=3),
+            lr=mf.lr.constant(0.1),
+            batch_size=16,
+        ),
     )
 
 
@@ -99,7 +102,9 @@ def test_same_key_gives_bit_identical_curves_and_other_key_differs():
     runs = []
     for data_seed in (1, 1, 2):
         net = spec.network(6, jax.random.PRNGKey(0))
-        _, curve = mf.train(spec, net, jax.random.PRNGKey(data_seed), iterations=30, num_evals=5, eval_sets=ev)
+        _, curve = mf.train(
+            spec, net, jax.random.PRNGKey(data_seed), iterations=30, num_evals=5, eval_sets=ev
+        )
         runs.append(curve)
     for name in runs[0].metrics:
         assert np.array_equal(runs[0].metrics[name], runs[1].metrics[name])
@@ -156,8 +161,14 @@ def test_kernel_with_mean_function_has_that_conditional_mean():
         kernels=(mf.init.Kernel(mean=m, noise=0.3),),
     )
     spec = mf.Spec(
-        name="kernel", input_dim=3, hidden=[mf.layer(mf.act.tanh)], head=mf.head(mf.act.tanh),
-        loss=mf.loss.squared, init=init, data=mf.data.IsotropicGaussians(3, 0.4), lr=mf.lr.constant(0.1),
+        name="kernel",
+        input_dim=3,
+        hidden=[mf.layer(mf.act.tanh)],
+        head=mf.head(mf.act.tanh),
+        loss=mf.loss.squared,
+        init=init,
+        data=mf.data.IsotropicGaussians(3, 0.4),
+        lr=mf.lr.constant(0.1),
     )
     net = spec.network(200, jax.random.PRNGKey(2))
     th1, th2 = np.asarray(net.thetas[0]), np.asarray(net.thetas[1])

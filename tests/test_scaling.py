@@ -36,7 +36,11 @@ def test_quantities_stay_order_one_across_widths_at_init_and_after_training():
             # scaling and grow without the n_ℓ n_{ℓ-1} factor being balanced by the 1/n sums).
             row[f"ΔW_{ell} rms"] = float(jnp.sqrt(jnp.mean((w1 - w0) ** 2)))
         row["Δh_1 rms"] = float(
-            jnp.sqrt(jnp.mean((net1(x, with_preactivations=True)[1][0] - net0(x, with_preactivations=True)[1][0]) ** 2))
+            jnp.sqrt(
+                jnp.mean(
+                    (net1(x, with_preactivations=True)[1][0] - net0(x, with_preactivations=True)[1][0]) ** 2
+                )
+            )
         )
         table[n] = row
     names = list(table[WIDTHS[0]])

@@ -1,0 +1,49 @@
+"""``mfspec run`` end to end on the bundled spec's tiny preset."""
+
+import json
+
+import pytest
+
+import mfspec._sweep as sweep
+from mfspec.cli import main
+
+
+def test_run_writes_results_and_figure(tmp_path):
+    assert main(["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--no-limit"]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["spec"] == "isotropic_gaussians"
+    assert res["config"]["run"]["widths"] == [8, 16]
+    assert res["config"]["spec"]["num_layers"] == 4
+    assert {"jax", "equinox", "diffrax", "sympy"} <= set(res["versions"])
+    finite = [c for c in res["curves"] if c["kind"] == "finite"]
+    assert [c["width"] for c in finite] == [8, 16]
+    for c in finite:
+        assert c["seed"] == 0 and c["iteration"][0] == 0 and c["iteration"][-1] == 50
+        assert c["t"][-1] == pytest.approx(50 * 1e-3)
+        assert set(c["metrics"]) == {"loss", "error"}
+        assert len(c["metrics"]["loss"]["test"]) == len(c["iteration"])
+    assert (tmp_path / "figure.png").stat().st_size > 10_000
+
+
+def test_finished_curves_survive_an_interrupted_sweep(tmp_path, monkeypatch):
+    calls = []
+    real_train = sweep.train
+
+    def train_then_interrupt(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_train(*a, **kw)
+
+    monkeypatch.setattr(sweep, "train", train_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        main(["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--no-limit"])
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert [c["width"] for c in res["curves"]] == [8]
+
+
+def test_bad_spec_file_exits_with_a_message(tmp_path, capsys):
+    f = tmp_path / "nospec.py"
+    f.write_text("import mfspec\n")
+    assert main(["run", str(f), "--out", str(tmp_path)]) == 2
+    assert "defines no variable 'spec'" in capsys.readouterr().err
