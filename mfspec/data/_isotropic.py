@@ -42,5 +42,12 @@ class IsotropicGaussians(Dataset):
         x = (1.0 + self.delta * y) * jax.random.normal(kx, (size, self.dim), dtype)
         return x, y
 
+    def radial_law(self):
+        """The law of (y, |x|) as a mixture: [(y, scale, probability)] with |x| = scale · χ_d.
+
+        Its presence tells the limit solver that x | y is rotation invariant (MATH.md sec. 3).
+        """
+        return [((1.0,), 1.0 + self.delta, 0.5), ((-1.0,), 1.0 - self.delta, 0.5)]
+
     def eval_sets(self, key, size: int, dtype=jnp.float32) -> dict:
         return {"test": self.minibatch(key, size, dtype)}

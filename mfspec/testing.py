@@ -1,0 +1,148 @@
+"""Helpers for a researcher's own tests: "finite-n approaches the limit" for *their* spec.
+
+    import mfspec.testing as mft
+
+    def test_my_architecture_approaches_its_limit():
+        mft.assert_approaches_limit(my_spec, widths=(50, 100, 200, 400), seeds=3, iterations=2000)
+
+The distance of one finite run to the limit is the sup over the evaluation grid of |metric_n(t) −
+metric_∞(t)| (the paper's prediction, Sec. 3.2, holds for each t; the sup makes it uniform on
+[0, T]). Two statistics per width (MATH.md sec. 2):
+
+- ``rms``: the RMS over seeds of single-run distances — fluctuations, theory ≈ n^(-1/2);
+- ``mean``: the distance of the seed-mean curve — the finite-n bias, usually steeper.
+
+The log-log slope of distance against width is fitted by least squares; the assertion is that it
+is at most ``bound`` (default −0.3). The limit is solved on the same evaluation grid and samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import numpy as np
+
+from mfspec._spec import Run, Spec
+from mfspec._sweep import eval_sets_for, run_keys
+from mfspec._train import train
+
+
+@dataclasses.dataclass
+class ConvergenceReport:
+    """Distances of finite-n curves to the limit and the fitted slopes."""
+
+    metric: str
+    widths: list[int]
+    rms: list[float]  # RMS over seeds of sup_t |finite − limit|
+    mean: list[float]  # sup_t |seed-mean − limit|
+    slope_rms: float
+    slope_mean: float
+    per_seed: list[list[float]]
+
+    def table(self) -> str:
+        lines = [
+            f"metric {self.metric}: sup-over-t distance to the limit",
+            f"{'n':>7} {'rms':>11} {'mean':>11}",
+        ]
+        for n, r, m in zip(self.widths, self.rms, self.mean):
+            lines.append(f"{n:>7} {r:>11.3e} {m:>11.3e}")
+        lines.append(f"fitted log-log slope: rms {self.slope_rms:+.3f}, mean {self.slope_mean:+.3f}")
+        return "\n".join(lines)
+
+
+def loglog_slope(widths, distances) -> float:
+    """Least-squares slope of log(distance) against log(width)."""
+    x, y = np.log(np.asarray(widths, float)), np.log(np.asarray(distances, float))
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def convergence_report(
+    spec: Spec,
+    *,
+    widths=(50, 100, 200, 400),
+    seeds: int = 3,
+    iterations: int = 2000,
+    num_evals: int = 20,
+    eval_samples: int = 2000,
+    metric: str = "test_loss",
+    limit_curve=None,
+    seed: int = 0,
+    limit_kwargs: dict | None = None,
+) -> ConvergenceReport:
+    """Train the sweep, solve the limit on the same grid and samples, and fit the slopes.
+
+    Arguments:
+        limit_curve: a precomputed limit ``Curve`` on the same grid (else solved here with
+            ``mfspec.solve_default_limit(spec, ...)`` and ``limit_kwargs``).
+        metric: one of ``mfspec.metric_names(spec)`` (e.g. "test_loss", "train_error").
+    """
+    from mfspec._limit_run import solve_default_limit
+
+    run = Run(
+        widths=tuple(widths),
+        seeds=seeds,
+        iterations=iterations,
+        num_evals=num_evals,
+        eval_samples=eval_samples,
+    )
+    base = jax.random.PRNGKey(seed)
+    eval_sets = eval_sets_for(spec, run, base)
+    if limit_curve is None:
+        limit_curve = solve_default_limit(
+            spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, **(limit_kwargs or {})
+        ).curve
+    if metric not in limit_curve.metrics:
+        raise ValueError(
+            f"metric {metric!r} is not recorded for this spec; choose from {sorted(limit_curve.metrics)}"
+        )
+    lim = np.asarray(limit_curve.metrics[metric])
+    rms, mean, per_seed = [], [], []
+    for wi, n in enumerate(widths):
+        curves = []
+        for s in range(seeds):
+            init_key, data_key = run_keys(base, wi, s)
+            _, c = train(spec, spec.network(n, init_key), data_key, iterations=iterations, num_evals=num_evals,
+                         eval_sets=eval_sets)  # fmt: skip
+            if c.diverged:
+                raise AssertionError(f"width {n} seed {s} diverged: {c.diverged}")
+            curves.append(np.asarray(c.metrics[metric]))
+        curves = np.stack(curves)
+        d = np.max(np.abs(curves - lim[None]), axis=1)
+        per_seed.append([float(v) for v in d])
+        rms.append(float(np.sqrt(np.mean(d**2))))
+        mean.append(float(np.max(np.abs(curves.mean(0) - lim))))
+    return ConvergenceReport(
+        metric=metric, widths=list(widths), rms=rms, mean=mean,
+        slope_rms=loglog_slope(widths, rms), slope_mean=loglog_slope(widths, mean), per_seed=per_seed,
+    )  # fmt: skip
+
+
+def assert_approaches_limit(
+    spec: Spec, *, bound: float = -0.3, statistic: str = "rms", **kwargs
+) -> ConvergenceReport:
+    """Assert the finite-n curves approach the limit with fitted log-log slope ≤ ``bound``.
+
+    Arguments:
+        spec: the researcher's spec.
+        bound: the largest acceptable slope (MATH.md sec. 2 measured ≈ −0.8 for the loss and
+            ≈ −0.5 for the error on the Fig. 5 net).
+        statistic: "rms" (single runs), "mean" (seed mean) or "both".
+        **kwargs: widths, seeds, iterations, num_evals, eval_samples, metric, limit_curve, seed,
+            limit_kwargs (see ``convergence_report``).
+
+    Raises:
+        AssertionError with the table and the fit when the slope is above the bound.
+    """
+    if statistic not in ("rms", "mean", "both"):
+        raise ValueError(f"statistic must be 'rms', 'mean' or 'both', got {statistic!r}")
+    rep = convergence_report(spec, **kwargs)
+    slopes = {"rms": rep.slope_rms, "mean": rep.slope_mean}
+    checked = ("rms", "mean") if statistic == "both" else (statistic,)
+    failed = [s for s in checked if not slopes[s] <= bound]
+    if failed:
+        raise AssertionError(
+            f"finite-n curves do not approach the limit fast enough for spec {spec.name!r}: "
+            f"slope ({', '.join(failed)}) above the bound {bound}\n{rep.table()}"
+        )
+    return rep
