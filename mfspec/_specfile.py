@@ -1,10 +1,12 @@
 """Loading spec files: a Python file that defines ``spec`` (an ``mf.Spec``) and optionally
-``presets`` (a dict of name → ``mf.Run``)."""
+``presets`` (a dict of name → ``mf.Run``) and ``variants`` (a dict of name → ``mf.Spec``, e.g. the
+same experiment at other depths or another τ2)."""
 
 from __future__ import annotations
 
 import dataclasses
 import runpy
+import sys
 from pathlib import Path
 
 from mfspec._spec import Run, Spec
@@ -18,6 +20,11 @@ def builtin_spec_dirs() -> list[Path]:
     return [p for p in (_PACKAGE / "spec", _PACKAGE.parent / "spec") if p.is_dir()]
 
 
+def bundled_specs() -> list[str]:
+    """Names of the bundled spec files (files starting with "_" are shared helpers)."""
+    return sorted({p.stem for d in builtin_spec_dirs() for p in d.glob("*.py") if not p.name.startswith("_")})
+
+
 def resolve_spec_path(name_or_path: str | None) -> Path:
     """A spec file path from a path or the name of a bundled spec (default: the Fig. 5 net)."""
     name = name_or_path or DEFAULT_SPEC
@@ -28,7 +35,7 @@ def resolve_spec_path(name_or_path: str | None) -> Path:
         cand = folder / (name if name.endswith(".py") else f"{name}.py")
         if cand.is_file():
             return cand
-    known = sorted(p.stem for d in builtin_spec_dirs() for p in d.glob("*.py") if not p.name.startswith("_"))
+    known = bundled_specs()
     raise FileNotFoundError(f"spec file {name!r} not found: give a path or one of the bundled specs {known}")
 
 
@@ -37,6 +44,17 @@ class SpecFile:
     path: Path
     spec: Spec
     presets: dict[str, Run]
+    variants: dict[str, Spec] = dataclasses.field(default_factory=dict)
+
+    def variant(self, name: str | None) -> Spec:
+        """The main spec (``None``) or a named variant."""
+        if name is None:
+            return self.spec
+        if name not in self.variants:
+            raise ValueError(
+                f"variant {name!r} is not defined in {self.path.name}; it has {sorted(self.variants)}"
+            )
+        return self.variants[name]
 
     def preset(self, name: str) -> Run:
         if name in self.presets:
@@ -49,7 +67,12 @@ class SpecFile:
 def load_spec_file(name_or_path: str | None = None) -> SpecFile:
     """Execute a spec file and return its spec and presets, checking both before any compute."""
     path = resolve_spec_path(name_or_path)
-    namespace = runpy.run_path(str(path))
+    # The spec's folder is importable while it runs, so spec files can share a builder module.
+    sys.path.insert(0, str(path.resolve().parent))
+    try:
+        namespace = runpy.run_path(str(path))
+    finally:
+        sys.path.remove(str(path.resolve().parent))
     spec = namespace.get("spec")
     if spec is None:
         raise ValueError(f"spec file {path} defines no variable 'spec' (expected an mf.Spec)")
@@ -58,4 +81,7 @@ def load_spec_file(name_or_path: str | None = None) -> SpecFile:
     presets = namespace.get("presets", {})
     if not isinstance(presets, dict) or not all(isinstance(v, Run) for v in presets.values()):
         raise TypeError(f"spec file {path}: 'presets' must be a dict of name -> mf.Run, got {presets!r}")
-    return SpecFile(path=path, spec=spec, presets=dict(presets))
+    variants = namespace.get("variants", {})
+    if not isinstance(variants, dict) or not all(isinstance(v, Spec) for v in variants.values()):
+        raise TypeError(f"spec file {path}: 'variants' must be a dict of name -> mf.Spec, got {variants!r}")
+    return SpecFile(path=path, spec=spec, presets=dict(presets), variants=dict(variants))

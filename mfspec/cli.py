@@ -21,6 +21,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset", default="default", help="a preset defined in the spec file (default, paper, ...)"
     )
+    p.add_argument("--variant", default=None, help="a variant defined in the spec file (e.g. another depth)")
     p.add_argument("--seed", type=int, default=0, help="base random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -44,18 +45,20 @@ def cmd_run(args) -> int:
     from mfspec._sweep import new_results, run_sweep
 
     sf = load_spec_file(args.spec)
+    spec = sf.variant(args.variant)
     run = _override(sf.preset(args.preset), args)
-    out = args.out or Path("runs") / sf.spec.name
+    out = args.out or Path("runs") / spec.name
     print(
-        f"mfspec run: {sf.spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
+        f"mfspec run: {spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
         f"{run.seeds} seed(s), {run.iterations} iterations → {out}",
         file=sys.stderr,
     )
     start = time.perf_counter()
-    results = new_results(sf.spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
-    run_sweep(sf.spec, run, results=results, out=out, seed=args.seed, progress=not args.quiet)
+    results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
+    results["variant"] = args.variant
+    run_sweep(spec, run, results=results, out=out, seed=args.seed, progress=not args.quiet)
     if not args.no_limit:
-        _add_limit(sf.spec, run, results, args)
+        _add_limit(spec, run, results, args)
     results["wall_seconds"] = time.perf_counter() - start
     write_json(out / "results.json", results)
     fig = plot_results(results, out / "figure.png")

@@ -4,8 +4,13 @@ from mfspec.data._arrays import ArrayData, one_hot
 from mfspec.data._base import Dataset
 from mfspec.data._files import cifar10, mnist, write_cifar_batch, write_idx
 from mfspec.data._isotropic import IsotropicGaussians
+from mfspec.data._local import DATA_ENV, data_dir, digits, features
 
 __all__ = [
+    "DATA_ENV",
+    "data_dir",
+    "digits",
+    "features",
     "ArrayData",
     "Dataset",
     "IsotropicGaussians",
