@@ -1,0 +1,266 @@
+"""The formal limit system of paper eq. 39 (Sec. 3.2) in particle form, with its Lagrangian rates.
+
+State: weighted particles (``mfspec._particles.Particles``; MATH.md sec. 3). For a batch of inputs x:
+
+Forward (eq. 39, first block) — the one rule of ``mfspec._layers.forward`` with π as mixing weights:
+
+    H_1(w; x) = ⟨w, x⟩,   H_ℓ[j] = Σ_i π_{ℓ-1,i} F_ℓ[j,i] σ_{ℓ-1}(θ_{ℓ-1,i}, H_{ℓ-1}[i]),   ŷ = Σ_j π_{L,j} σ_L(θ_{L,j}, H_L[j])
+
+Backward (eq. 39, the Δ quantities), each carrying the output index c of ŷ ∈ R^k:
+
+    Δ_{H,L}[j,c] = ∂_h σ_{L,c}(θ_j, H_L[j])          Δ_{θ,L}[j,:,c] = ∇_θ σ_{L,c}(θ_j, H_L[j])
+    B_ℓ[i,c]     = Σ_j π_{ℓ+1,j} F_{ℓ+1}[j,i] Δ_{H,ℓ+1}[j,c]                      ℓ = L-1..1
+    Δ_{H,ℓ}      = B_ℓ ∂_h σ_ℓ(θ, H_ℓ)                Δ_{θ,ℓ} = B_ℓ ∇_θ σ_ℓ(θ, H_ℓ)
+    Δ_{W,ℓ}[j,i,c] = Δ_{H,ℓ}[j,c] σ_{ℓ-1}(θ_{ℓ-1,i}, H_{ℓ-1}[i])                   ℓ = 2..L
+    Δ_{W,1}[i,:,c] = Δ_{H,1}[i,c] x
+
+Rates (eq. 39 / App. A eq. 48-52, Lagrangian form): ``G_• = −ξ_•(t) E_P⟨∂_2 L(y, ŷ(x)), Δ_•(x)⟩``,
+
+    dθ_ℓ/dt = G_{θ,ℓ},   dw/dt = G_{W,1},   dF_ℓ/dt = G_{f,ℓ} (ℓ ≥ 2),   db_out/dt = −ξ_out E[∂_2 L].
+
+On the empirical measure of a width-n network (π = 1/n, F = W) the Δ's are exactly its scaled
+gradients ∇̃ŷ and the G's its full-batch scaled gradient step per unit time (MATH.md sec. 4, E1):
+``∂ŷ/∂(particle coordinate) = π × Δ`` — the backward is reverse-mode differentiation of the forward
+divided by the particle weights, written out so that each paper quantity can be inspected.
+
+The expectation over P is a weighted sum over a ``WeightedBatch``; a different representation of P
+(e.g. a symmetry-reduced quadrature) plugs in by passing a different batch.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from mfspec._layers import forward
+from mfspec._particles import Particles
+from mfspec.act import Activation
+from mfspec.loss import Loss
+from mfspec.lr import Schedule
+
+
+class WeightedBatch(eqx.Module):
+    """A discrete representation of the data law P: E_P[φ] ≈ Σ_b weights[b] φ(x_b, y_b).
+
+    Fields:
+        x: (B, d); y: (B, k); weights: (B,), summing to 1.
+    """
+
+    x: jax.Array
+    y: jax.Array
+    weights: jax.Array
+
+    @classmethod
+    def uniform(cls, x, y, dtype=None) -> WeightedBatch:
+        dtype = dtype or jnp.result_type(x)
+        x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+        if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"WeightedBatch: need x (B, d) and y (B, k), got {x.shape} and {y.shape}")
+        return cls(x, y, jnp.full((x.shape[0],), 1.0 / x.shape[0], dtype))
+
+
+class Deltas(eqx.Module):
+    """The Δ quantities of eq. 39 for a batch, with output index c last (shapes below).
+
+    Fields:
+        yhat: (B, k).
+        h: Δ_{H,1..L}, each (B, M_ℓ, c).
+        theta: Δ_{θ,1..L}, each (B, M_ℓ, q_ℓ, c).
+        w1: Δ_{W,1}, (B, M_1, d, c).
+        kernels: Δ_{W,2..L}, each (B, M_ℓ, M_{ℓ-1}, c).
+        back: B_1..B_{L-1}, each (B, M_ℓ, c).
+    """
+
+    yhat: jax.Array
+    h: tuple[jax.Array, ...]
+    theta: tuple[jax.Array, ...]
+    w1: jax.Array
+    kernels: tuple[jax.Array, ...]
+    back: tuple[jax.Array, ...]
+
+
+def sigma_and_derivatives(act: Activation, theta, h):
+    """σ(θ, h), ∂_h σ and ∇_θ σ by forward-mode autodiff of the compiled SymPy activation.
+
+    Arguments:
+        theta: (M, q); h: (B, M).
+
+    Returns:
+        σ and ∂_hσ of shape (B, M, k), ∇_θσ of shape (B, M, q, k) (k = 1 for a hidden layer).
+    """
+    q = theta.shape[1]
+    # One vmapped jvp over q + 1 tangent directions: e_r on every θ row (neuron j's output depends
+    # on θ_j only, so this gives ∂σ_j/∂θ_{j,r}), then 1 on every h. One trace keeps compiles small.
+    t_theta = jnp.concatenate(
+        [
+            jnp.broadcast_to(jnp.eye(q, dtype=theta.dtype)[:, None, :], (q, *theta.shape)),
+            jnp.zeros((1, *theta.shape), theta.dtype),
+        ]
+    )
+    t_h = jnp.concatenate([jnp.zeros((q, *h.shape), h.dtype), jnp.ones((1, *h.shape), h.dtype)])
+    sig, d = jax.vmap(lambda a, b: jax.jvp(act, (theta, h), (a, b)), out_axes=(None, 0))(t_theta, t_h)
+    if act.k == 1:
+        sig, d = sig[..., None], d[..., None]
+    return sig, d[q], jnp.moveaxis(d[:q], 0, -2)
+
+
+class FormalSystem(eqx.Module):
+    """The formal system of eq. 39 for one architecture: forward, Δ's and Lagrangian rates.
+
+    Arguments:
+        acts: σ_1..σ_L.
+        loss: L(y, ŷ) (for ∂_2 L and metrics).
+        schedules: ξ_1..ξ_L (``LearningRate.for_layers``); ξ_ℓ multiplies G_{θ,ℓ} and the rate of
+            the incoming kernel (G_{W,1} for ℓ = 1, G_{f,ℓ} for ℓ ≥ 2), as in SGD (eq. 13-15).
+        out_schedule: ξ_out for b_out.
+        output_bias: whether b_out is trained (else its rate is 0).
+    """
+
+    acts: tuple[Activation, ...]
+    loss: Loss
+    schedules: tuple[Schedule, ...]
+    out_schedule: Schedule
+    output_bias: bool = eqx.field(static=True)
+
+    @classmethod
+    def from_spec(cls, spec) -> FormalSystem:
+        L = spec.num_layers
+        return cls(
+            acts=spec.acts,
+            loss=spec.loss,
+            schedules=spec.lr.for_layers(L),
+            out_schedule=spec.lr.for_output_bias(),
+            output_bias=spec.output_bias,
+        )
+
+    # ---- forward ---------------------------------------------------------------------------
+
+    def forward(self, p: Particles, x, *, with_preactivations: bool = False):
+        """ŷ(x; ρ) (eq. 39) for x of shape (B, d): (B, k) (and [H_1..H_L], each (B, M_ℓ))."""
+        return forward(
+            self.acts,
+            p.w1,
+            p.thetas,
+            p.kernels,
+            p.out_bias,
+            p.weights,
+            x,
+            with_preactivations=with_preactivations,
+        )
+
+    # ---- backward --------------------------------------------------------------------------
+
+    def _backward(self, p: Particles, x, direction):
+        """The Δ recursion of eq. 39 with the output index contracted against ``direction(ŷ)``.
+
+        ``direction`` maps ŷ (B, k) to a (B, k, c) matrix taking ŷ's k outputs to c channels: the
+        identity gives the Δ's themselves; ``∂_2 L`` (c = 1) gives the contracted quantities the rates
+        need, at the cost of one output. Everything after the head is linear in Δ_{H,L}, so
+        contracting early is exact.
+        """
+        yhat, hs = self.forward(p, x, with_preactivations=True)
+        direction = direction(yhat)
+        L = len(self.acts)
+        sig, dh, dth = zip(*[sigma_and_derivatives(a, t, h) for a, t, h in zip(self.acts, p.thetas, hs)])
+        d_h = [None] * L
+        d_th = [None] * L
+        back = [None] * (L - 1)
+        d_h[-1] = jnp.einsum("bjk,bkc->bjc", dh[-1], direction)
+        d_th[-1] = jnp.einsum("bjrk,bkc->bjrc", dth[-1], direction)
+        for ell in range(L - 2, -1, -1):  # 0-based layer index ℓ-1; B_ℓ from layer ℓ+1
+            b = jnp.einsum("j,ji,bjc->bic", p.weights[ell + 1], p.kernels[ell], d_h[ell + 1])
+            back[ell] = b
+            d_h[ell] = b * dh[ell]  # hidden layers have k = 1: dh[ell] is (B, M, 1)
+            d_th[ell] = b[:, :, None, :] * dth[ell]  # (B, M, q, 1) * (B, M, 1, c)
+        return yhat, [s[..., 0] for s in sig[:-1]], d_h, d_th, back
+
+    def deltas(self, p: Particles, x) -> Deltas:
+        """All Δ's of eq. 39 for x (B, d), output index uncontracted (memory ~ B·M_ℓ·M_{ℓ-1}·k)."""
+        k = self.acts[-1].k
+        eye = lambda yhat: jnp.broadcast_to(jnp.eye(k, dtype=yhat.dtype), (x.shape[0], k, k))  # noqa: E731
+        yhat, sig, d_h, d_th, back = self._backward(p, x, eye)
+        d_w1 = d_h[0][:, :, None, :] * x[:, None, :, None]
+        d_w = tuple(
+            d_h[ell][:, :, None, :] * sig[ell - 1][:, None, :, None] for ell in range(1, len(self.acts))
+        )
+        return Deltas(yhat, tuple(d_h), tuple(d_th), d_w1, d_w, tuple(back))
+
+    # ---- rates -----------------------------------------------------------------------------
+
+    def loss_grad(self, y, yhat):
+        """∂_2 L(y, ŷ) per sample, (B, k)."""
+        return jax.grad(lambda yh: jnp.sum(self.loss(y, yh)))(yhat)
+
+    def gradients(self, p: Particles, batch: WeightedBatch) -> Particles:
+        """E_P⟨∂_2 L, Δ_•⟩ for every coordinate, as a ``Particles``-shaped pytree (weights = 0).
+
+        θ_ℓ ← E[∂_2L Δ_{θ,ℓ}], w ← E[∂_2L Δ_{W,1}], F_ℓ ← E[∂_2L Δ_{W,ℓ}], b_out ← E[∂_2L].
+        """
+        x, s = batch.x, batch.weights
+        # ∂_2 L with the sample weights folded in, as the direction of the contraction.
+        direction = lambda yhat: (self.loss_grad(batch.y, yhat) * s[:, None])[:, :, None]  # noqa: E731
+        yhat, sig, d_h, d_th, _ = self._backward(p, x, direction)
+        e = self.loss_grad(batch.y, yhat) * s[:, None]  # CSE'd with the one inside the direction
+        d_h = [d[..., 0] for d in d_h]  # (B, M_ℓ)
+        g_theta = tuple(jnp.sum(d[..., 0], axis=0) for d in d_th)
+        g_w1 = d_h[0].T @ x
+        g_kernels = tuple(d_h[ell].T @ sig[ell - 1] for ell in range(1, len(self.acts)))
+        g_out = jnp.sum(e, axis=0)
+        if not self.output_bias:
+            g_out = jnp.zeros_like(g_out)
+        zeros = tuple(jnp.zeros_like(pi) for pi in p.weights)
+        return Particles(w1=g_w1, thetas=g_theta, kernels=g_kernels, out_bias=g_out, weights=zeros)
+
+    def rates(self, t, p: Particles, batch: WeightedBatch) -> Particles:
+        """The Lagrangian vector field (App. A eq. 48-52): G_{θ,ℓ}, G_{W,1}, G_{f,ℓ}, G_out at time t.
+
+        Each is ``−ξ_•(t) E_P⟨∂_2 L, Δ_•⟩``; π does not move. This is the ODE right-hand side.
+        """
+        g = self.gradients(p, batch)
+        xi = [sched(jnp.asarray(t, p.w1.dtype)) for sched in self.schedules]
+        xi_out = self.out_schedule(jnp.asarray(t, p.w1.dtype))
+        return Particles(
+            w1=-xi[0] * g.w1,
+            thetas=tuple(-x * a for x, a in zip(xi, g.thetas)),
+            kernels=tuple(-x * a for x, a in zip(xi[1:], g.kernels)),
+            out_bias=-xi_out * g.out_bias,
+            weights=g.weights,
+        )
+
+    def __call__(self, t, p: Particles, batch: WeightedBatch) -> Particles:
+        """Diffrax's ``ODETerm`` signature: (t, y, args) → dy/dt."""
+        return self.rates(t, p, batch)
+
+    # ---- metrics ---------------------------------------------------------------------------
+
+    def evaluate(self, p: Particles, eval_sets: dict):
+        """[loss, error] on each evaluation set, in ``mfspec.metric_names`` order (train, test)."""
+        vals = []
+        for name in ("train", "test"):
+            if name in eval_sets:
+                x, y = eval_sets[name]
+                yhat = self.forward(p, jnp.asarray(x, p.w1.dtype))
+                y = jnp.asarray(y, p.w1.dtype)
+                vals += [jnp.mean(self.loss(y, yhat)), jnp.mean(self.loss.errors(y, yhat))]
+        return jnp.stack(vals)
+
+    # ---- Eulerian pieces (MATH.md sec. 5) --------------------------------------------------
+
+    def kernel_rate_at(self, p: Particles, batch: WeightedBatch, ell: int, t, sigma_prev):
+        """G_{f,ℓ}(θ_ℓ, f_ℓ, ·) evaluated at an arbitrary layer-(ℓ-1) state given through its outputs.
+
+        Arguments:
+            ell: the layer ℓ ≥ 2.
+            sigma_prev: σ_{ℓ-1}(θ', H_{ℓ-1}(g; x_b)) for test states, shape (B, T).
+
+        Returns:
+            (M_ℓ, T): −ξ_ℓ(t) Σ_b s_b ⟨∂_2L, Δ_{H,ℓ}[b, j]⟩ σ_prev[b, t].
+        """
+        if not 2 <= ell <= len(self.acts):
+            raise ValueError(f"kernel_rate_at: ell must lie in [2, {len(self.acts)}], got {ell}")
+        x, s = batch.x, batch.weights
+        direction = lambda yhat: (self.loss_grad(batch.y, yhat) * s[:, None])[:, :, None]  # noqa: E731
+        _, _, d_h, _, _ = self._backward(p, x, direction)
+        xi = self.schedules[ell - 1](jnp.asarray(t, p.w1.dtype))
+        return -xi * d_h[ell - 1][..., 0].T @ sigma_prev

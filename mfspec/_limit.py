@@ -1,0 +1,307 @@
+"""Solve the formal limit system (paper eq. 39, Lagrangian form App. A eq. 48-52) with Diffrax.
+
+The ODE state is the ``Particles`` pytree (MATH.md sec. 3), packed into one flat vector (``pack``;
+π is constant and rides along in the arguments) because Diffrax's bookkeeping, and its compile time,
+grows with the number of array leaves. The vector field is ``FormalSystem.rates(t, particles,
+batch)``, where ``batch`` (a ``WeightedBatch``) represents the data law P:
+
+- a finite dataset (``spec.data.is_finite``): the exact full-batch mean over ``x_train`` — the limit
+  of SGD that samples minibatches from a training set is the flow of the loss averaged over it;
+- a sampler with fresh data each step (e.g. ``IsotropicGaussians``): a *fixed* sample of N points
+  drawn once from ``data_key``. **This is biased**: the gradient flow on one fixed sample overfits
+  it, so its test loss sits below the true limit's (MATH.md sec. 3 measured 2.8e-2 at N = 4096 and
+  5.9e-3 at N = 16384 on the Fig. 5 net). Measure it with ``refinement_gap`` between solves at N
+  and 4N (``expectation_check``). Any other representation of P (a symmetry-reduced quadrature)
+  is plugged in through ``solve_limit(batch=...)``.
+
+Time stepping (MATH.md sec. 3): a σ with a kink (ReLU: Max/Heaviside/Abs/Piecewise in its SymPy
+expression) makes the right-hand side non-smooth, so ``solver="auto"`` uses fixed-step Heun
+(dt = 1e-2 by default); smooth σ get adaptive Tsit5. State the time-step error the same way: solve
+again at dt/2 and take the ``refinement_gap``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import sympy as sp
+
+from mfspec._formal import FormalSystem, WeightedBatch
+from mfspec._particles import Particles, pack, spec_particles, unpack
+from mfspec._spec import eval_iterations
+from mfspec._train import Curve, metric_names
+
+#: SymPy heads whose presence makes σ non-smooth (a kink or jump).
+NONSMOOTH = (sp.Max, sp.Min, sp.Heaviside, sp.Abs, sp.Piecewise, sp.sign, sp.floor, sp.ceiling)
+
+SOLVERS = {
+    "euler": diffrax.Euler,
+    "heun": diffrax.Heun,
+    "midpoint": diffrax.Midpoint,
+    "ralston": diffrax.Ralston,
+    "bosh3": diffrax.Bosh3,
+    "tsit5": diffrax.Tsit5,
+    "dopri5": diffrax.Dopri5,
+    "dopri8": diffrax.Dopri8,
+}
+#: Solvers without an embedded error estimate: they need a fixed dt.
+FIXED_ONLY = ("euler", "midpoint", "ralston")
+DEFAULT_HEUN_DT = 1e-2
+
+
+def is_smooth(acts) -> bool:
+    """Whether every σ_ℓ is free of kinks (no Max/Min/Heaviside/Abs/Piecewise/sign/floor/ceiling)."""
+    return not any(e.has(*NONSMOOTH) for act in acts for e in act.exprs)
+
+
+def data_expectation(spec, *, samples: int = 8192, key=None, dtype=None) -> WeightedBatch:
+    """The representation of P used in the rates (see the module docstring for its bias).
+
+    Arguments:
+        samples: N, the fixed sample size for a sampler (ignored for a finite dataset).
+        key: the sample's key (default ``PRNGKey(0)``).
+    """
+    dtype = dtype or jnp.zeros(()).dtype
+    if spec.data.is_finite:
+        return WeightedBatch.uniform(spec.data.x_train, spec.data.y_train, dtype)
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ValueError(f"data_expectation: samples must be a positive int, got {samples!r}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    x, y = spec.data.minibatch(key, samples, dtype=dtype)
+    return WeightedBatch.uniform(x, y, dtype)
+
+
+@dataclasses.dataclass
+class LimitSolution:
+    """The solved limit.
+
+    Fields:
+        curve: metrics at the evaluation times, as for a trained network (``Curve``).
+        particles: the state at ``t1``.
+        solution: the ``diffrax.Solution`` of the packed state (``ys`` (T, D) at the evaluation
+            times; dense if asked); ``states()`` and ``at(t)`` unpack it.
+        system: the ``FormalSystem`` that was integrated.
+        batch: the ``WeightedBatch`` that represented P.
+        solver, dt: the time stepping used (dt None for adaptive).
+        num_steps: accepted steps; rejected: rejected steps (adaptive only).
+        seconds: wall time of the solve and the metrics (compilation included).
+    """
+
+    curve: Curve
+    particles: Particles
+    solution: diffrax.Solution
+    system: FormalSystem
+    batch: WeightedBatch
+    solver: str
+    dt: float | None
+    num_steps: int
+    rejected: int
+    seconds: float
+    initial: Particles
+
+    def at(self, t) -> Particles:
+        """The particle state at time t (needs ``solve_limit(..., dense=True)``)."""
+        if self.solution.interpolation is None:
+            raise ValueError("LimitSolution.at needs a dense solution: pass solve_limit(..., dense=True)")
+        return unpack(self.solution.evaluate(t), self.initial)
+
+    def states(self) -> list[Particles]:
+        """The particle states at the evaluation times ``curve.t``."""
+        return [unpack(y, self.initial) for y in self.solution.ys]
+
+
+def packed_vector_field(t, y, args):
+    """d(pack(p))/dt = pack(G(t, p)) with ``args = (system, template, batch)`` (π from the template).
+
+    A module-level function, so that solves of equal shapes share one compilation.
+    """
+    system, template, batch = args
+    return pack(system.rates(t, unpack(y, template), batch))
+
+
+def _check_dtype(dtype):
+    dtype = jnp.dtype(dtype or jnp.zeros(()).dtype)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "solve_limit: dtype=float64 needs 64-bit JAX: jax.config.update('jax_enable_x64', True) "
+            "or `with jax.enable_x64(True):`"
+        )
+    if dtype not in (jnp.float32, jnp.float64):
+        raise ValueError(f"solve_limit: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def _stepping(solver: str, dt, rtol, atol, smooth: bool):
+    name = solver
+    if name == "auto":
+        name = "tsit5" if smooth else "heun"
+    if name not in SOLVERS:
+        raise ValueError(f"solve_limit: solver must be 'auto' or one of {sorted(SOLVERS)}, got {solver!r}")
+    if dt is None and (name in FIXED_ONLY or (name == "heun" and solver == "auto")):
+        if name != "heun":
+            raise ValueError(f"solve_limit: solver {name!r} has no error estimate; give dt")
+        dt = DEFAULT_HEUN_DT
+    if dt is not None:
+        if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
+            raise ValueError(f"solve_limit: dt must be a finite number > 0, got {dt!r}")
+        return name, SOLVERS[name](), float(dt), diffrax.ConstantStepSize()
+    return name, SOLVERS[name](), None, diffrax.PIDController(rtol=rtol, atol=atol)
+
+
+@eqx.filter_jit
+def _metrics(system: FormalSystem, template: Particles, ys, eval_sets: dict):
+    return jax.lax.map(lambda y: system.evaluate(unpack(y, template), eval_sets), ys)
+
+
+def solve_limit(
+    spec,
+    *,
+    t1: float | None = None,
+    iterations: int | None = None,
+    eval_ts=None,
+    num_evals: int = 30,
+    particles: Particles | None = None,
+    solver: str = "auto",
+    dt: float | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    dtype=None,
+    data_samples: int = 8192,
+    data_key=None,
+    batch: WeightedBatch | None = None,
+    system=None,
+    eval_sets: dict | None = None,
+    eval_samples: int = 2000,
+    dense: bool = False,
+    max_steps: int | None = None,
+) -> LimitSolution:
+    """Integrate the formal system (eq. 39; Lagrangian form, App. A eq. 48-52) from the spec's init law.
+
+    Arguments:
+        spec: the ``Spec``.
+        t1 / iterations: the horizon, as ODE time or as SGD steps (t1 = iterations · α); give one.
+        eval_ts: times at which to record metrics (default: the log-spaced ``eval_iterations``
+            grid of ``train`` times α, so the curves line up with trained networks).
+        num_evals: size of the default grid.
+        particles: the initial state (default ``spec_particles(spec, dtype=dtype)``).
+        solver: "auto" (Heun for a non-smooth σ, Tsit5 otherwise) or a name in ``SOLVERS``.
+        dt: a fixed step (default 1e-2 for Heun under "auto"; None = adaptive with rtol/atol).
+        dtype: float32 (default unless x64 is on) or float64 (needs x64 enabled).
+        data_samples, data_key: the fixed sample representing P for a sampler (biased; see module).
+        batch: any other ``WeightedBatch`` representing P (overrides the two above).
+        system: the vector field (default ``FormalSystem.from_spec(spec)``); any module with
+            ``rates(t, particles, batch) -> Particles`` and ``evaluate(particles, eval_sets)``, e.g.
+            a symmetry-reduced representation, together with its own ``particles`` and ``batch``.
+        eval_sets: the evaluation samples (default ``spec.data.eval_sets(PRNGKey(1), eval_samples)``).
+        dense: keep the dense interpolant, so that ``LimitSolution.at(t)`` gives the ensemble at any
+            t (for the Eulerian check, MATH.md sec. 5). Memory grows with the number of steps.
+        max_steps: cap on solver steps (default: exactly enough for a fixed dt; 16384 adaptive).
+
+    Returns:
+        A ``LimitSolution`` whose ``curve`` has the metrics of ``metric_names(spec)``.
+    """
+    start = time.perf_counter()
+    dtype = _check_dtype(dtype)
+    alpha = spec.lr.alpha
+    if (t1 is None) == (iterations is None):
+        raise ValueError(
+            f"solve_limit: give exactly one of t1 and iterations, got t1={t1!r}, iterations={iterations!r}"
+        )
+    if t1 is None:
+        if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+            raise ValueError(f"solve_limit: iterations must be a positive int, got {iterations!r}")
+        t1 = iterations * alpha
+    if not (isinstance(t1, (int, float)) and math.isfinite(t1) and t1 > 0):
+        raise ValueError(f"solve_limit: t1 must be a finite number > 0, got {t1!r}")
+    t1 = float(t1)
+    if eval_ts is None:
+        steps = max(1, int(round(t1 / alpha)))
+        eval_ts = np.asarray(eval_iterations(steps, num_evals), np.float64) * alpha
+        eval_ts[-1] = t1
+    eval_ts = np.asarray(eval_ts, np.float64)
+    if eval_ts.ndim != 1 or eval_ts.size == 0 or np.any(np.diff(eval_ts) < 0):
+        raise ValueError(f"solve_limit: eval_ts must be a non-empty increasing 1-D grid, got {eval_ts}")
+    if eval_ts[0] < 0 or eval_ts[-1] > t1 * (1 + 1e-12):
+        raise ValueError(f"solve_limit: eval_ts must lie in [0, t1={t1}], got [{eval_ts[0]}, {eval_ts[-1]}]")
+    eval_ts = np.minimum(eval_ts, t1)
+
+    system = FormalSystem.from_spec(spec) if system is None else system
+    y0 = spec_particles(spec, dtype=dtype) if particles is None else particles.astype(dtype)
+    if batch is None:
+        batch = data_expectation(spec, samples=data_samples, key=data_key, dtype=dtype)
+    batch = jax.tree.map(lambda a: jnp.asarray(a, dtype), batch)
+    if eval_sets is None:
+        eval_sets = spec.data.eval_sets(jax.random.PRNGKey(1), eval_samples)
+
+    name, stepper, dt, controller = _stepping(solver, dt, rtol, atol, is_smooth(spec.acts))
+    if max_steps is None:
+        max_steps = int(math.ceil(t1 / dt - 1e-9)) if dt is not None else 16384
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(packed_vector_field),
+        stepper,
+        t0=0.0,
+        t1=t1,
+        dt0=dt,
+        y0=pack(y0),
+        args=(system, y0, batch),
+        saveat=diffrax.SaveAt(ts=jnp.asarray(eval_ts, dtype), dense=dense),
+        stepsize_controller=controller,
+        max_steps=max_steps,
+        throw=False,
+    )
+    diverged = None
+    if not bool(sol.result == diffrax.RESULTS.successful):
+        diverged = f"the limit solve stopped early: {sol.result}"
+    vals = np.asarray(_metrics(system, y0, sol.ys, eval_sets))
+    if diverged is None and not np.all(np.isfinite(vals)):
+        diverged = "the limit's metrics became non-finite"
+    curve = Curve(
+        iterations=np.rint(eval_ts / alpha).astype(np.int64),
+        t=eval_ts,
+        metrics={n: vals[:, j] for j, n in enumerate(metric_names(spec))},
+        diverged=diverged,
+    )
+    final = unpack(sol.ys[-1], y0)
+    return LimitSolution(
+        curve=curve,
+        particles=final,
+        solution=sol,
+        system=system,
+        batch=batch,
+        solver=name,
+        dt=dt,
+        num_steps=int(sol.stats["num_accepted_steps"]),
+        rejected=int(sol.stats["num_rejected_steps"]),
+        seconds=time.perf_counter() - start,
+        initial=y0,
+    )
+
+
+def refinement_gap(a: LimitSolution, b: LimitSolution) -> dict[str, float]:
+    """sup over the shared evaluation grid of |metric_a − metric_b|, per metric.
+
+    Used to state a discretization error: N vs 4N data samples (the bias of a fixed sample),
+    dt vs dt/2 (time stepping), M vs 4M particles.
+    """
+    if a.curve.t.shape != b.curve.t.shape or not np.allclose(a.curve.t, b.curve.t):
+        raise ValueError("refinement_gap: the two solutions have different evaluation grids")
+    return {k: float(np.max(np.abs(a.curve.metrics[k] - b.curve.metrics[k]))) for k in a.curve.metrics}
+
+
+def expectation_check(spec, *, samples: int = 8192, factor: int = 4, **solve_kwargs) -> dict[str, float]:
+    """How far the fixed-sample expectation is from converged: ``refinement_gap`` of N vs factor·N.
+
+    For a finite dataset the expectation is exact and every gap is 0.
+    """
+    if spec.data.is_finite:
+        return dict.fromkeys(metric_names(spec), 0.0)
+    a = solve_limit(spec, data_samples=samples, **solve_kwargs)
+    b = solve_limit(spec, data_samples=factor * samples, data_key=jax.random.PRNGKey(1), **solve_kwargs)
+    return refinement_gap(a, b)

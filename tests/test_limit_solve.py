@@ -1,0 +1,146 @@
+"""The limit solver: E3 (collapse), an independent integrator (SciPy DOP853), Gauss–Hermite nodes,
+and a smoke run of the default spec (MATH.md sec. 3-4)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import runpy
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+from scipy.stats import norm
+
+import mfspec as mf
+from mfspec._limit import is_smooth, packed_vector_field, solve_limit
+from mfspec._particles import gauss_hermite, pack, spec_particles, unpack
+
+SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "isotropic_gaussians.py"
+TS = [0.0, 0.25, 0.5, 1.0]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def x64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _tanh_spec():
+    """A smooth 3-layer net on 12 stored points: layer 2 collapses (atomic bias), the head's β gets
+    Gauss–Hermite nodes."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 3))
+    y = np.sign(x[:, :1] * x[:, 1:2] + 0.1)
+    return mf.Spec(
+        input_dim=3,
+        hidden=[mf.layer(mf.act.tanh), mf.layer(mf.act.tanh)],
+        head=mf.head(mf.act.tanh),
+        loss=mf.loss.squared,
+        init=mf.init.usual(tau1=math.sqrt(2), mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.0),
+        data=mf.data.ArrayData(x, y),
+        lr=mf.lr.constant(0.5),
+    )
+
+
+def _solve(spec, particles):
+    # A fixed step makes the collapsed and full systems take identical steps, so E3 holds to
+    # roundoff; at dt = 0.01 Tsit5's own error (~dt^5) is far below the SciPy check's tolerance.
+    return solve_limit(
+        spec, t1=1.0, eval_ts=TS, particles=particles, solver="tsit5", dt=0.01, dtype=jnp.float64
+    )
+
+
+@functools.cache
+def _collapsed():
+    spec = _tanh_spec()
+    return spec, _solve(spec, spec_particles(spec, m1=8, nodes=4, dtype=jnp.float64))
+
+
+def test_gauss_hermite_integrates_polynomials_exactly():
+    mean, std = 0.7, 1.3
+    for n in (1, 3, 6):
+        x, w = gauss_hermite(n, mean, std)
+        assert abs(w.sum() - 1) < 1e-14
+        for p in range(2 * n):
+            want = norm(mean, std).moment(p)
+            assert abs(np.dot(w, x**p) - want) <= 1e-12 * max(1.0, abs(want)), (n, p)
+    with pytest.raises(ValueError, match="n must be a positive int"):
+        gauss_hermite(0)
+
+
+def test_particles_from_spec_collapse_and_quadrature():
+    spec = _tanh_spec()
+    p = spec_particles(spec, m1=8, nodes=4, dtype=jnp.float64)
+    assert p.sizes == (8, 1, 4)
+    beta, b = np.asarray(p.thetas[2][:, 0]), np.asarray(p.thetas[2][:, 1])
+    pi = np.asarray(p.weights[2])
+    assert abs(pi @ beta - 1.0) < 1e-12 and abs(pi @ (beta - 1.0) ** 2 - 0.25) < 1e-12
+    assert np.all(b == 0)
+    assert np.all(np.asarray(p.kernels[0]) == 1.0)  # F = μ2: the W noise τ2 is dropped
+    full = spec_particles(spec, m1=8, nodes=4, collapse=False, atom_copies=3, dtype=jnp.float64)
+    assert full.sizes == (8, 3, 4)
+    np.testing.assert_array_equal(unpack(pack(p), p).w1, p.w1)
+    with pytest.raises(ValueError, match="m1 must be a positive int"):
+        spec_particles(spec, m1=0)
+
+
+def test_e3_collapsed_equals_full_with_identical_atoms():
+    spec, col = _collapsed()
+    full = _solve(spec, spec_particles(spec, m1=8, nodes=4, collapse=False, atom_copies=3, dtype=jnp.float64))
+    for name, v in col.curve.metrics.items():
+        np.testing.assert_allclose(full.curve.metrics[name], v, rtol=1e-12, atol=1e-14, err_msg=name)
+    for a, b in zip(col.states(), full.states()):
+        np.testing.assert_allclose(b.w1, a.w1, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b.thetas[2], a.thetas[2], rtol=1e-11, atol=1e-13)
+        # each copy of the layer-2 atom carries the collapsed particle's state
+        np.testing.assert_allclose(b.thetas[1], np.repeat(a.thetas[1], 3, 0), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b.kernels[0], np.repeat(a.kernels[0], 3, 0), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b.kernels[1], np.repeat(a.kernels[1], 3, 1), rtol=1e-11, atol=1e-13)
+    # the state really moved, so the comparison is not vacuous
+    assert float(jnp.max(jnp.abs(col.states()[-1].kernels[1] - col.states()[0].kernels[1]))) > 1e-3
+
+
+def test_diffrax_matches_scipy_dop853():
+    spec, sol = _collapsed()
+    y0 = sol.initial
+    args = (sol.system, y0, sol.batch)
+    rhs = jax.jit(lambda t, y: packed_vector_field(t, y, args))
+    ref = solve_ivp(
+        lambda t, y: np.asarray(rhs(t, jnp.asarray(y))),
+        (0.0, 1.0),
+        np.asarray(pack(y0)),
+        method="DOP853",
+        t_eval=TS,
+        rtol=1e-10,
+        atol=1e-12,
+    )
+    assert ref.success
+    ys = np.asarray(sol.solution.ys)
+    err = np.max(np.abs(ys - ref.y.T)) / np.max(np.abs(ref.y))
+    assert err < 1e-8, f"Diffrax vs DOP853: relative error {err:.2e}"
+    assert np.max(np.abs(ref.y[:, -1] - ref.y[:, 0])) > 1e-2  # it moved
+    losses = sol.curve.metrics["train_loss"]
+    assert np.all(np.diff(losses) < 0), losses  # gradient flow on the training set
+
+
+def test_default_spec_smoke():
+    spec = runpy.run_path(str(SPEC_FILE))["spec"]
+    assert not is_smooth(spec.acts) and is_smooth(_tanh_spec().acts)
+    p = spec_particles(spec, m1=32, nodes=4, dtype=jnp.float32)
+    assert p.sizes == (32, 1, 1, 4)
+    sol = solve_limit(
+        spec, t1=1.0, particles=p, data_samples=128, eval_samples=256, num_evals=4, dtype=jnp.float32
+    )
+    assert sol.solver == "heun" and sol.dt == 1e-2 and sol.num_steps == 100
+    assert tuple(sol.curve.metrics) == mf.metric_names(spec)
+    loss = sol.curve.metrics["test_loss"]
+    assert sol.curve.diverged is None and np.all(np.isfinite(loss)) and loss[-1] < loss[0]
+    assert sol.curve.iterations[-1] == 1000
+    with pytest.raises(ValueError, match="exactly one of t1 and iterations"):
+        solve_limit(spec, t1=1.0, iterations=10)
+    with pytest.raises(ValueError, match="solver must be"):
+        solve_limit(spec, t1=1.0, solver="rk99")
