@@ -1,0 +1,61 @@
+"""``verify(spec)``: the symbolic and numeric identities of a spec, as one report.
+
+Checks (MATH.md sec. 4): E2 at L = 2 and 3 (symbolic weights, tiny widths), the generated JAX
+code against SymPy at the same sizes and at the spec's own L, and MF scaling at the spec's own L
+with symbolic widths. Each check takes the implementation under test as an argument, so a test can
+inject a fault (a dropped n factor, a flipped sign) and watch the check fail; further checks —
+e.g. the Eulerian D_2 f check of MATH.md sec. 5 once the limit solver exists — plug in through
+``extra_checks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from mfspec.symbolic import _empirical
+from mfspec.symbolic._e2 import check_e2
+from mfspec.symbolic._finite import Scales, mf_scales
+from mfspec.symbolic._numeric import check_jax
+from mfspec.symbolic._report import Check, Report
+from mfspec.symbolic._scaling import check_mf_scaling
+
+#: (widths, d) of the tiny instances: L = 2 and L = 3 as MATH.md E2 asks (n = 2 or 3, d = 1 or 2).
+E2_SIZES: tuple[tuple[tuple[int, ...], int], ...] = (((3, 2), 2), ((2, 2, 2), 1))
+_L1_SIZES = (((3,), 2), ((2,), 1))
+
+
+def sizes_for(spec) -> tuple[tuple[tuple[int, ...], int], ...]:
+    """The E2 sizes for ``spec`` (L = 1 specs have no hidden σ to build L = 2, 3 from)."""
+    return _L1_SIZES if spec.num_layers == 1 else E2_SIZES
+
+
+def verify(
+    spec,
+    *,
+    sizes: Sequence[tuple[Sequence[int], int]] | None = None,
+    scaled_gradients: Callable | None = None,
+    scales: Scales = mf_scales,
+    formal=_empirical,
+    extra_checks: Sequence[Callable[[object], Check]] = (),
+    seed: int = 0,
+) -> Report:
+    """Run every check on ``spec`` and return a ``Report`` (it does not raise; see ``raise_if_failed``).
+
+    Arguments:
+        spec: an ``mfspec.Spec``.
+        sizes: (widths, d) pairs for the E2 and JAX checks (default ``sizes_for(spec)``).
+        scaled_gradients: the JAX implementation under test (default ``mfspec.scaled_gradients``).
+        scales: MF factors the symbolic finite network uses (default Sec. 3.1's).
+        formal: the symbolic formal system on the empirical measure (default ``_empirical``).
+        extra_checks: callables ``spec -> Check`` appended to the report.
+        seed: the random point of the numeric checks.
+    """
+    sizes = tuple((tuple(w), d) for w, d in (sizes or sizes_for(spec)))
+    checks = [check_e2(spec, w, d, scales=scales, formal=formal) for w, d in sizes]
+    jax_sizes = list(sizes)
+    if spec.num_layers not in {len(w) for w, _ in sizes}:
+        jax_sizes.append(((2,) * spec.num_layers, 2))
+    checks += [check_jax(spec, w, d, scaled_gradients=scaled_gradients, seed=seed) for w, d in jax_sizes]
+    checks.append(check_mf_scaling(spec, scales=scales))
+    checks += [extra(spec) for extra in extra_checks]
+    return Report(spec.name, tuple(checks))
