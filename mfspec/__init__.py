@@ -2,7 +2,12 @@
 limit (Nguyen 2019, "Mean Field Limit of the Learning Dynamics of Multilayer Neural Networks")."""
 
 from mfspec import act, data, init, loss, lr
+from mfspec._formal import FormalSystem, WeightedBatch
+from mfspec._limit import LimitSolution, refinement_gap, solve_limit
+from mfspec._limit_run import Resolution, solve_default_limit
 from mfspec._network import MFNetwork, batch_loss, scaled_gradients
+from mfspec._particles import Particles, empirical_particles, spec_particles
+from mfspec._radial import is_rotation_invariant, radial_setup
 from mfspec._spec import Run, Spec, eval_iterations
 from mfspec._train import Curve, evaluate, metric_names, train
 from mfspec.act import Activation, head, layer
@@ -12,7 +17,19 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation",
     "Curve",
+    "FormalSystem",
+    "LimitSolution",
     "MFNetwork",
+    "Particles",
+    "Resolution",
+    "WeightedBatch",
+    "empirical_particles",
+    "is_rotation_invariant",
+    "radial_setup",
+    "refinement_gap",
+    "solve_default_limit",
+    "solve_limit",
+    "spec_particles",
     "Run",
     "Spec",
     "act",

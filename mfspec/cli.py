@@ -67,12 +67,57 @@ def cmd_run(args) -> int:
 
 
 def _add_limit(spec, run, results, args) -> None:
-    """Solve the limit on the sweep's evaluation grid and append it (when the solver exists)."""
-    try:
-        from mfspec._limit_run import limit_record
-    except ImportError:
-        return
-    results["curves"].append(limit_record(spec, run, seed=args.seed, progress=not args.quiet))
+    """Solve the limit on the sweep's evaluation grid and append it, with its error bar."""
+    from mfspec._limit_run import limit_record
+
+    rec = limit_record(spec, run, seed=args.seed)
+    bar = {m: max((v for v in rec["error_bar"][m][s] if v is not None), default=0.0)
+           for m in rec["error_bar"] for s in rec["error_bar"][m]}  # fmt: skip
+    print(
+        f"limit ({rec['method']}, {rec['solver']} dt={rec['dt']}): {rec['seconds_single_solve']:.1f} s per solve, "
+        f"error bar (sup over t) {', '.join(f'{m} {v:.1e}' for m, v in bar.items())}",
+        file=sys.stderr,
+    )
+    results["curves"].append(rec)
+
+
+def cmd_limit(args) -> int:
+    from mfspec._figure import plot_results
+    from mfspec._results import write_json
+    from mfspec._sweep import new_results
+
+    sf = load_spec_file(args.spec)
+    spec = sf.variant(args.variant)
+    run = sf.preset(args.preset)
+    out = args.out or Path("runs") / f"{spec.name}_limit"
+    results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
+    _add_limit(spec, run, results, args)
+    write_json(out / "results.json", results)
+    plot_results(results, out / "figure.png")
+    print(f"wrote {out / 'results.json'}", file=sys.stderr)
+    return 0
+
+
+def cmd_equations(args) -> int:
+    from mfspec.symbolic import equations_text
+
+    spec = load_spec_file(args.spec).variant(args.variant)
+    text = equations_text(spec, latex=args.latex)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print(text)
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from mfspec.symbolic import verify
+
+    spec = load_spec_file(args.spec).variant(args.variant)
+    report = verify(spec)
+    print(report)
+    return 0 if report.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--iterations", type=int, help="override the preset's iterations")
     p_run.add_argument("--no-limit", action="store_true", help="skip the limit curve")
     p_run.set_defaults(func=cmd_run)
+    p_lim = sub.add_parser("limit", help="solve the limit alone, with its error bar")
+    _add_common(p_lim)
+    p_lim.set_defaults(func=cmd_limit)
+    p_eq = sub.add_parser("equations", help="print the generated formal system")
+    p_eq.add_argument("spec", nargs="?", default=None)
+    p_eq.add_argument("--variant", default=None)
+    p_eq.add_argument("--latex", action="store_true", help="a LaTeX document instead of text")
+    p_eq.add_argument("--out", type=Path, default=None, help="write to this file instead of stdout")
+    p_eq.set_defaults(func=cmd_equations)
+    p_ver = sub.add_parser("verify", help="check the symbolic and numeric identities, with residuals")
+    p_ver.add_argument("spec", nargs="?", default=None)
+    p_ver.add_argument("--variant", default=None)
+    p_ver.set_defaults(func=cmd_verify)
     args = parser.parse_args(argv)
     try:
         return args.func(args)
