@@ -47,3 +47,17 @@ def test_bad_spec_file_exits_with_a_message(tmp_path, capsys):
     f.write_text("import mfspec\n")
     assert main(["run", str(f), "--out", str(tmp_path)]) == 2
     assert "defines no variable 'spec'" in capsys.readouterr().err
+
+
+def test_limit_curve_has_error_bar_and_is_drawn(tmp_path):
+    assert main(["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--widths", "8"]) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    (lim,) = [c for c in res["curves"] if c["kind"] == "limit"]
+    (fin,) = [c for c in res["curves"] if c["kind"] == "finite"]
+    assert lim["method"] == "radial" and lim["iteration"] == fin["iteration"]
+    assert lim["t"] == pytest.approx(fin["t"])
+    bar = lim["error_bar"]["loss"]["test"]
+    assert len(bar) == len(lim["iteration"]) and all(0 <= b < 0.05 for b in bar)
+    # At t = 0 the limit's loss and an n = 8 network's differ by finite-n effects only: both near the
+    # same value on the same evaluation sample.
+    assert abs(lim["metrics"]["loss"]["test"][0] - fin["metrics"]["loss"]["test"][0]) < 0.3
