@@ -134,7 +134,9 @@ class Usual(eqx.Module):
     """The paper's init (Sec. 4.2.1), resolved against an architecture by ``Spec``.
 
     W_1 entries N(0, τ1²/d); W_ℓ (ℓ ≥ 2) entries N(μ2, τ2²); θ components with role "weight"
-    (the output weights β) N(μ2, τ2²); role "bias" (and b_out) N(μ3, τ3²).
+    (the output weights β) N(μ2, τ2²); role "bias" N(μ3, τ3²); b_out N(μ3, τ3²) as in the paper,
+    unless ``tau_out`` is given. A random b_out is one global number: it does not average out as n
+    grows, so a network with τ3 > 0 has no deterministic limit unless ``tau_out=0``.
     """
 
     tau1: float = eqx.field(static=True, default=math.sqrt(2.0))
@@ -142,8 +144,11 @@ class Usual(eqx.Module):
     tau2: float = eqx.field(static=True, default=0.1)
     mu3: float = eqx.field(static=True, default=0.0)
     tau3: float = eqx.field(static=True, default=0.0)
+    tau_out: float | None = eqx.field(static=True, default=None)
 
     def __check_init__(self):
+        if self.tau_out is not None and not (math.isfinite(self.tau_out) and self.tau_out >= 0):
+            raise ValueError(f"usual init: tau_out must be a finite number >= 0, got {self.tau_out!r}")
         for name in ("tau1", "mu2", "tau2", "mu3", "tau3"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v):
@@ -171,12 +176,19 @@ class Usual(eqx.Module):
             w1=Normal(0.0, self.tau1 / math.sqrt(input_dim)),
             theta=tuple(thetas),
             kernels=tuple(Kernel(self.mu2, self.tau2) for _ in acts[1:]),
-            out_bias=Normal(self.mu3, self.tau3),
+            out_bias=Normal(self.mu3, self.tau3 if self.tau_out is None else self.tau_out),
         )
 
 
 def usual(
-    tau1: float = math.sqrt(2.0), mu2: float = 1.0, tau2: float = 0.1, mu3: float = 0.0, tau3: float = 0.0
+    tau1: float = math.sqrt(2.0),
+    mu2: float = 1.0,
+    tau2: float = 0.1,
+    mu3: float = 0.0,
+    tau3: float = 0.0,
+    *,
+    tau_out: float | None = None,
 ) -> Usual:
-    """The paper's usual initialization (Sec. 4.2.1); defaults are Fig. 5's."""
-    return Usual(tau1, mu2, tau2, mu3, tau3)
+    """The paper's usual initialization (Sec. 4.2.1); defaults are Fig. 5's. ``tau_out`` overrides
+    the spread of b_out (default τ3, as in the paper)."""
+    return Usual(tau1, mu2, tau2, mu3, tau3, tau_out)

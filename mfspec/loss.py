@@ -68,7 +68,10 @@ class Loss(eqx.Module):
     def errors(self, y, yhat):
         """Per-sample 0/1 classification error, shape (...); NaN when the loss has no rule."""
         if self.error == "sign":
-            return (y[..., 0] * yhat[..., 0] < 0).astype(yhat.dtype)
+            # P(y ŷ < 0) (Sec. 4.2.1); an exact tie ŷ = 0 (e.g. a limit whose output is 0 by
+            # symmetry) counts as a coin flip rather than as correct.
+            prod = y[..., 0] * yhat[..., 0]
+            return jnp.where(prod < 0, 1.0, jnp.where(yhat[..., 0] == 0, 0.5, 0.0)).astype(yhat.dtype)
         if self.error == "argmax":
             return (jnp.argmax(yhat, -1) != jnp.argmax(y, -1)).astype(yhat.dtype)
         return jnp.full(yhat.shape[:-1], jnp.nan, yhat.dtype)

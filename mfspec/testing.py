@@ -57,7 +57,7 @@ def loglog_slope(widths, distances) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def convergence_report(
+def convergence_reports(
     spec: Spec,
     *,
     widths=(50, 100, 200, 400),
@@ -65,17 +65,17 @@ def convergence_report(
     iterations: int = 2000,
     num_evals: int = 20,
     eval_samples: int = 2000,
-    metric: str = "test_loss",
+    metrics=("test_loss",),
     limit_curve=None,
     seed: int = 0,
     limit_kwargs: dict | None = None,
-) -> ConvergenceReport:
-    """Train the sweep, solve the limit on the same grid and samples, and fit the slopes.
+) -> dict[str, ConvergenceReport]:
+    """Train the sweep once, solve the limit on the same grid and samples, fit slopes per metric.
 
     Arguments:
         limit_curve: a precomputed limit ``Curve`` on the same grid (else solved here with
             ``mfspec.solve_default_limit(spec, ...)`` and ``limit_kwargs``).
-        metric: one of ``mfspec.metric_names(spec)`` (e.g. "test_loss", "train_error").
+        metrics: names from ``mfspec.metric_names(spec)`` (e.g. "test_loss", "train_error").
     """
     from mfspec._limit_run import solve_default_limit
 
@@ -92,30 +92,43 @@ def convergence_report(
         limit_curve = solve_default_limit(
             spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, **(limit_kwargs or {})
         ).curve
-    if metric not in limit_curve.metrics:
-        raise ValueError(
-            f"metric {metric!r} is not recorded for this spec; choose from {sorted(limit_curve.metrics)}"
-        )
-    lim = np.asarray(limit_curve.metrics[metric])
-    rms, mean, per_seed = [], [], []
+    for metric in metrics:
+        if metric not in limit_curve.metrics:
+            raise ValueError(
+                f"metric {metric!r} is not recorded for this spec; choose from {sorted(limit_curve.metrics)}"
+            )
+    curves = {m: [] for m in metrics}
     for wi, n in enumerate(widths):
-        curves = []
+        per_width = {m: [] for m in metrics}
         for s in range(seeds):
             init_key, data_key = run_keys(base, wi, s)
             _, c = train(spec, spec.network(n, init_key), data_key, iterations=iterations, num_evals=num_evals,
                          eval_sets=eval_sets)  # fmt: skip
             if c.diverged:
                 raise AssertionError(f"width {n} seed {s} diverged: {c.diverged}")
-            curves.append(np.asarray(c.metrics[metric]))
-        curves = np.stack(curves)
-        d = np.max(np.abs(curves - lim[None]), axis=1)
+            for m in metrics:
+                per_width[m].append(np.asarray(c.metrics[m]))
+        for m in metrics:
+            curves[m].append(np.stack(per_width[m]))
+    return {m: _report(m, widths, curves[m], np.asarray(limit_curve.metrics[m])) for m in metrics}
+
+
+def _report(metric, widths, curves, lim) -> ConvergenceReport:
+    rms, mean, per_seed = [], [], []
+    for c in curves:  # (seeds, evals) per width
+        d = np.max(np.abs(c - lim[None]), axis=1)
         per_seed.append([float(v) for v in d])
         rms.append(float(np.sqrt(np.mean(d**2))))
-        mean.append(float(np.max(np.abs(curves.mean(0) - lim))))
+        mean.append(float(np.max(np.abs(c.mean(0) - lim))))
     return ConvergenceReport(
         metric=metric, widths=list(widths), rms=rms, mean=mean,
         slope_rms=loglog_slope(widths, rms), slope_mean=loglog_slope(widths, mean), per_seed=per_seed,
     )  # fmt: skip
+
+
+def convergence_report(spec: Spec, *, metric: str = "test_loss", **kwargs) -> ConvergenceReport:
+    """``convergence_reports`` for one metric."""
+    return convergence_reports(spec, metrics=(metric,), **kwargs)[metric]
 
 
 def assert_approaches_limit(
