@@ -3,9 +3,10 @@
 Checks (MATH.md sec. 4): E2 at L = 2 and 3 (symbolic weights, tiny widths), the generated JAX
 code against SymPy at the same sizes and at the spec's own L, and MF scaling at the spec's own L
 with symbolic widths. Each check takes the implementation under test as an argument, so a test can
-inject a fault (a dropped n factor, a flipped sign) and watch the check fail; further checks —
-e.g. the Eulerian D_2 f check of MATH.md sec. 5 once the limit solver exists — plug in through
-``extra_checks``.
+inject a fault (a dropped n factor, a flipped sign) and watch the check fail; further checks
+plug in through ``extra_checks``. The Eulerian D_2 f check of MATH.md sec. 5
+(``mfspec._eulerian.check_eulerian``) runs by default; ``eulerian="B"`` injects the other D_2 f
+variant as a fault, ``eulerian=None`` skips it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def verify(
     formal=_empirical,
     extra_checks: Sequence[Callable[[object], Check]] = (),
     seed: int = 0,
+    eulerian: str | None = "A",
 ) -> Report:
     """Run every check on ``spec`` and return a ``Report`` (it does not raise; see ``raise_if_failed``).
 
@@ -49,6 +51,8 @@ def verify(
         formal: the symbolic formal system on the empirical measure (default ``_empirical``).
         extra_checks: callables ``spec -> Check`` appended to the report.
         seed: the random point of the numeric checks.
+        eulerian: the D_2 f variant of the Eulerian G_ℓ under test ("A": App. A, the default;
+            "B": as printed in Sec. 3.2, a fault) or None to skip that check.
     """
     sizes = tuple((tuple(w), d) for w, d in (sizes or sizes_for(spec)))
     checks = [check_e2(spec, w, d, scales=scales, formal=formal) for w, d in sizes]
@@ -57,5 +61,9 @@ def verify(
         jax_sizes.append(((2,) * spec.num_layers, 2))
     checks += [check_jax(spec, w, d, scaled_gradients=scaled_gradients, seed=seed) for w, d in jax_sizes]
     checks.append(check_mf_scaling(spec, scales=scales))
+    if eulerian is not None:
+        from mfspec._eulerian import check_eulerian
+
+        checks.append(check_eulerian(spec, variant=eulerian))
     checks += [extra(spec) for extra in extra_checks]
     return Report(spec.name, tuple(checks))
