@@ -56,8 +56,10 @@ def forward(
 
 def _mix_matmul(a, pi, kernel):
     # A scalar π is applied after the matmul: one multiply of a (B, n_ℓ) block, not of the input.
+    # Written feature-major (W aᵀ)ᵀ: XLA:CPU picks faster dot layouts for it, forward and backward
+    # (bench/bench_train.py on the default spec: +28 % steps/s at n = 400, +6 % at n = 800).
     if jnp.ndim(pi) == 0:
-        return (a @ kernel.T) * pi
+        return (kernel @ a.T).T * pi
     return (a * pi) @ kernel.T
 
 
