@@ -305,16 +305,25 @@ def main(argv=None) -> int:
     machine = machine_info()
     load_start = os.getloadavg()
     if load_start[0] > 0.5 * machine["usable_cpus"]:
-        print(f"# WARNING: load average {load_start[0]:.1f} on {machine['usable_cpus']} CPUs: other processes "
-              "are running; the numbers below are contended and not reproducible", flush=True)
-    print(f"# {machine.get('cpu_model')}, {machine['usable_cpus']} usable CPUs, jax {machine['jax']}, "
-          f"torch {machine.get('torch')}", flush=True)
+        print(
+            f"# WARNING: load average {load_start[0]:.1f} on {machine['usable_cpus']} CPUs: other processes "
+            "are running; the numbers below are contended and not reproducible",
+            flush=True,
+        )
+    print(
+        f"# {machine.get('cpu_model')}, {machine['usable_cpus']} usable CPUs, jax {machine['jax']}, "
+        f"torch {machine.get('torch')}",
+        flush=True,
+    )
 
     sizes = (1024, 2048) if args.quick else (1024, 2048, 4096)
     peak = matmul_peak(sizes, reps=3 if args.quick else 5)
     P = peak["peak_gflops"]
-    print(f"# float32 matmul peak: jax {peak['jax_peak_gflops']:.1f} GFLOP/s, numpy "
-          f"{peak['numpy_peak_gflops']:.1f} GFLOP/s -> peak {P:.1f} ({peak['peak_source']})", flush=True)
+    print(
+        f"# float32 matmul peak: jax {peak['jax_peak_gflops']:.1f} GFLOP/s, numpy "
+        f"{peak['numpy_peak_gflops']:.1f} GFLOP/s -> peak {P:.1f} ({peak['peak_source']})",
+        flush=True,
+    )
 
     d, B, L = spec.input_dim, spec.batch_size, spec.num_layers
     rows = []
@@ -323,8 +332,11 @@ def main(argv=None) -> int:
         r = bench_jax(spec, n, seconds)
         gf = r["steps_per_s"] * fl["step"] / 1e9
         row = {"width": n, "flops_per_step": fl, "jax": r, "jax_gflops": gf, "jax_pct_of_peak": 100 * gf / P}
-        print(f"  jax   n={n:4d}: {r['steps_per_s']:9.1f} steps/s  {gf:7.1f} GFLOP/s  "
-              f"{row['jax_pct_of_peak']:5.1f}% of peak  ({r['iterations']} its, {r['seconds']:.2f} s)", flush=True)
+        print(
+            f"  jax   n={n:4d}: {r['steps_per_s']:9.1f} steps/s  {gf:7.1f} GFLOP/s  "
+            f"{row['jax_pct_of_peak']:5.1f}% of peak  ({r['iterations']} its, {r['seconds']:.2f} s)",
+            flush=True,
+        )
         rows.append(row)
     if not args.no_torch:
         import torch
@@ -338,8 +350,11 @@ def main(argv=None) -> int:
             for th in thread_counts:
                 r = bench_torch(spec, n, seconds, threads=th)
                 runs.append(r)
-                print(f"  torch n={n:4d}: {r['steps_per_s']:9.1f} steps/s  ({r['iterations']} its, "
-                      f"{r['seconds']:.2f} s, threads {r['threads']})", flush=True)
+                print(
+                    f"  torch n={n:4d}: {r['steps_per_s']:9.1f} steps/s  ({r['iterations']} its, "
+                    f"{r['seconds']:.2f} s, threads {r['threads']})",
+                    flush=True,
+                )
             best = max(runs, key=lambda r: r["steps_per_s"])
             row["torch_runs"] = runs
             row["torch"] = best
@@ -349,11 +364,21 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "mfspec.train steady-state throughput, default spec (isotropic_gaussians)",
         "command": "python bench/bench_train.py" + (" --quick" if args.quick else ""),
-        "spec": {"file": str(SPEC_FILE.relative_to(ROOT)), "input_dim": d, "num_layers": L, "batch_size": B,
-                 "alpha": float(spec.lr.alpha), "loss": "squared"},
-        "timing": {"seconds_per_run": seconds, "num_evals": NUM_EVALS, "eval_samples": EVAL_SAMPLES,
-                   "jax": "compile + warm-up excluded; timed run = whole number of chunks of the compiled size",
-                   "torch": "per-step loop, torch.optim.SGD with 4 param groups, data drawn per step in torch"},
+        "spec": {
+            "file": str(SPEC_FILE.relative_to(ROOT)),
+            "input_dim": d,
+            "num_layers": L,
+            "batch_size": B,
+            "alpha": float(spec.lr.alpha),
+            "loss": "squared",
+        },
+        "timing": {
+            "seconds_per_run": seconds,
+            "num_evals": NUM_EVALS,
+            "eval_samples": EVAL_SAMPLES,
+            "jax": "compile + warm-up excluded; timed run = whole number of chunks of the compiled size",
+            "torch": "per-step loop, torch.optim.SGD with 4 param groups, data drawn per step in torch",
+        },
         "flop_count": FLOP_FORMULA,
         "machine": machine,
         "load_average_start_end": [list(load_start), list(os.getloadavg())],
@@ -370,9 +395,11 @@ def main(argv=None) -> int:
     for row in rows:
         ts = row.get("torch", {}).get("steps_per_s")
         ratio = row.get("jax_over_torch")
-        print(f"{row['width']:>5} {row['jax']['steps_per_s']:>12.1f} {row['jax_gflops']:>8.1f} "
-              f"{row['jax_pct_of_peak']:>6.1f}% {ts if ts is None else f'{ts:.1f}':>14} {row.get('torch', {}).get('threads', '-'):>3} "
-              f"{ratio if ratio is None else f'{ratio:.2f}':>10}")
+        print(
+            f"{row['width']:>5} {row['jax']['steps_per_s']:>12.1f} {row['jax_gflops']:>8.1f} "
+            f"{row['jax_pct_of_peak']:>6.1f}% {ts if ts is None else f'{ts:.1f}':>14} {row.get('torch', {}).get('threads', '-'):>3} "
+            f"{ratio if ratio is None else f'{ratio:.2f}':>10}"
+        )
     print(f"\nwrote {args.out}")
     return 0
 
