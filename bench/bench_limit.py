@@ -52,16 +52,13 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
     ev64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), ev32)
     radial = mf.is_rotation_invariant(spec)
     if radial:
-        ref_res = mf.Resolution(s_nodes=12, u_nodes=1024, r_nodes=24, theta_nodes=12, dt=2.5e-3)
+        ref_res = mf.Resolution(s_nodes=12, u_nodes=1024, r_nodes=64, theta_nodes=12, dt=2.5e-3)
         candidates = {
             "default": mf.Resolution(),
-            "coarse (u 64)": mf.Resolution(u_nodes=64),
+            "coarse (u 64, r 16)": mf.Resolution(u_nodes=64, r_nodes=16),
+            "r 16": mf.Resolution(r_nodes=16),
+            "r 64": mf.Resolution(r_nodes=64),
             "dt 5e-3": mf.Resolution(dt=5e-3),
-            "s 16": mf.Resolution(s_nodes=16),
-            "theta 12": mf.Resolution(theta_nodes=12),
-            "r 24": mf.Resolution(r_nodes=24),
-            "u 512": mf.Resolution(u_nodes=512),
-            "s 16, theta 12, dt 5e-3": mf.Resolution(s_nodes=16, theta_nodes=12, dt=5e-3),
         }
     else:
         ref_res = mf.Resolution(m1=8192, theta_nodes=16, data_samples=32768, dt=None)
