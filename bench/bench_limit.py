@@ -61,7 +61,7 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
             "dt 5e-3": mf.Resolution(dt=5e-3),
         }
     else:
-        ref_res = mf.Resolution(m1=8192, theta_nodes=16, data_samples=32768, dt=None)
+        ref_res = mf.Resolution(m1=4096, theta_nodes=16, data_samples=32768, dt=5e-3)
         candidates = {"default (M1 1024)": mf.Resolution(), "M1 4096": mf.Resolution(m1=4096)}
     t0 = time.perf_counter()
     ref = mf.solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=ev64,
@@ -106,7 +106,7 @@ def main() -> None:
         out["results"].append(bench(spec, iterations=args.iterations, num_evals=args.num_evals,
                                     eval_samples=args.eval_samples, width=args.width))  # fmt: skip
         OUT.mkdir(exist_ok=True)
-        (OUT / "limit_accuracy.json").write_text(json.dumps(out, indent=1))
+        (OUT / f"limit_accuracy_{'_'.join(args.spec)}.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
