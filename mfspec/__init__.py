@@ -9,6 +9,7 @@ from mfspec._network import MFNetwork, batch_loss, scaled_gradients
 from mfspec._particles import Particles, empirical_particles, spec_particles
 from mfspec._radial import is_rotation_invariant, radial_setup
 from mfspec._spec import Run, Spec, eval_iterations
+from mfspec._specfile import load_spec_file
 from mfspec._train import Curve, evaluate, metric_names, train
 from mfspec.act import Activation, head, layer
 
@@ -40,6 +41,7 @@ __all__ = [
     "head",
     "init",
     "layer",
+    "load_spec_file",
     "loss",
     "lr",
     "metric_names",
