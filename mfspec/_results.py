@@ -100,8 +100,3 @@ def write_json(path: Path, payload: dict) -> None:
     with os.fdopen(fd, "w") as fh:
         json.dump(payload, fh, indent=1, allow_nan=False)
     os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict:
-    with open(path) as fh:
-        return json.load(fh)

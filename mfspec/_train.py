@@ -19,8 +19,6 @@ import numpy as np
 from mfspec._network import MFNetwork, _scales, batch_loss, params, with_params
 from mfspec._spec import Spec, eval_iterations
 
-PARAM_NAMES = ("W_1", "theta", "W", "b_out")
-
 
 @dataclasses.dataclass
 class Curve:
