@@ -39,6 +39,7 @@ class Resolution:
     r_nodes: int = 32  # radial: |x| nodes per class
     theta_nodes: int = 8  # Gauss–Hermite nodes per non-atomic θ component
     m1: int = 1024  # general: layer-1 particles
+    qmc_points: int = 256  # Sobol particles of a layer too high-dimensional for a grid (k-output head)
     data_samples: int = 8192  # general sampler: fixed sample size
     dt: float | None = None  # None: the solver's default (Heun 1e-2 for a kinked σ; adaptive else)
 
@@ -49,6 +50,7 @@ class Resolution:
             r_nodes=self.r_nodes * 3 // 2,
             theta_nodes=self.theta_nodes * 3 // 2,
             m1=self.m1 * 2,
+            qmc_points=self.qmc_points * 2,
             data_samples=self.data_samples * 2,
             dt=None if self.dt is None else self.dt / 2,
         )
@@ -81,7 +83,8 @@ def solve_default_limit(
         return solve_limit(spec, system=system, particles=p0, batch=batch, **kw)
     from mfspec._particles import spec_particles
 
-    p0 = spec_particles(spec, m1=resolution.m1, nodes=resolution.theta_nodes, dtype=dtype)
+    p0 = spec_particles(spec, m1=resolution.m1, nodes=resolution.theta_nodes, qmc_points=resolution.qmc_points,
+                        dtype=dtype)  # fmt: skip
     return solve_limit(spec, particles=p0, data_samples=resolution.data_samples, data_key=data_key, **kw)
 
 

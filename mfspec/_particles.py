@@ -10,7 +10,8 @@ Construction from a spec's init law (``spec_particles``):
 - **collapse**: a layer ℓ ≥ 2 whose θ law is an atom has an atomic ρ_ℓ (its f is the kernel mean at
   one θ), and equal states have equal dynamics, so it is one particle with π = 1 for all t;
 - **Gauss–Hermite**: the non-atomic components of a ``Normal`` θ law of a layer ℓ ≥ 2 (e.g. the
-  head's β ~ N(μ2, τ2²)) take a tensor grid of Gauss–Hermite nodes (capped in size);
+  head's β ~ N(μ2, τ2²)) take a tensor grid of Gauss–Hermite nodes (capped in size), or scrambled
+  Sobol points when the capped grid would keep fewer than 3 nodes per axis (a 10-output head);
 - **layer 1**: (θ_1, w) by scrambled Sobol points pushed through the normal quantile (``Normal``
   laws), Monte Carlo otherwise;
 - the W_ℓ noise is dropped: F_ℓ = kernel mean (MATH.md sec. 2).
@@ -141,8 +142,9 @@ def _normal_params(law: Normal, q: int) -> tuple[np.ndarray, np.ndarray]:
     return np.broadcast_to(np.asarray(law.mean), (q,)), np.broadcast_to(np.asarray(law.std), (q,))
 
 
-def _quadrature_layer(law: Law, q: int, nodes: int, max_particles: int, key, mc: int, where: str):
-    """(θ (M, q), π (M,)) for a layer ℓ ≥ 2's θ law: one atom, a Gauss–Hermite grid, or MC.
+def _quadrature_layer(law: Law, q: int, nodes: int, max_particles: int, key, mc: int, qmc_points: int,
+                      seed: int, where: str):  # fmt: skip
+    """(θ (M, q), π (M,)) for a layer ℓ ≥ 2's θ law: one atom, a Gauss–Hermite grid, QMC or MC.
 
     ``key()`` makes a JAX key; only user samplers need one (eager JAX ops cost compiles).
     """
@@ -160,8 +162,10 @@ def _quadrature_layer(law: Law, q: int, nodes: int, max_particles: int, key, mc:
     per_axis = nodes
     while per_axis > 1 and per_axis ** len(free) > max_particles:
         per_axis -= 1
-    if per_axis ** len(free) > max_particles:
-        raise ValueError(f"{where}: cannot fit a quadrature grid in max_particles={max_particles}")
+    if per_axis < 3:
+        # A grid of 1-2 nodes per axis is exact only to degree 3 and still huge in high dimension
+        # (a 10-output head: 2^10 particles): scrambled Sobol points converge faster per particle.
+        return _normal_qmc(mean, std, free, qmc_points, seed), np.full(qmc_points, 1.0 / qmc_points)
     rules = [gauss_hermite(per_axis, mean[i], std[i]) for i in free]
     pts = list(itertools.product(*[range(per_axis)] * len(free)))
     theta = np.tile(mean, (len(pts), 1)).astype(np.float64)
@@ -171,6 +175,24 @@ def _quadrature_layer(law: Law, q: int, nodes: int, max_particles: int, key, mc:
             theta[row, comp] = rules[axis][0][j]
             pi[row] *= rules[axis][1][j]
     return theta, pi / pi.sum()
+
+
+def _normal_qmc(mean, std, free, m: int, seed: int) -> np.ndarray:
+    """m scrambled Sobol points mapped through the normal quantile on the ``free`` components."""
+    z = _sobol_normal(len(free), m, seed)
+    theta = np.tile(mean, (m, 1)).astype(np.float64)
+    for col, comp in enumerate(free):
+        theta[:, comp] = mean[comp] + std[comp] * z[:, col]
+    return theta
+
+
+def _sobol_normal(dim: int, m: int, seed: int) -> np.ndarray:
+    """(m, dim) scrambled Sobol points pushed through the standard normal quantile."""
+    with warnings.catch_warnings():
+        # Sobol balance is best at powers of two; other sizes are still fine for our use.
+        warnings.simplefilter("ignore", UserWarning)
+        u = qmc.Sobol(dim, scramble=True, seed=seed).random(m)
+    return norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
 
 
 def _layer_one(init_w1: Law, theta_law: Law, m: int, d: int, q: int, key, seed: int, sobol: bool):
@@ -185,12 +207,7 @@ def _layer_one(init_w1: Law, theta_law: Law, m: int, d: int, q: int, key, seed: 
         return theta, w
     t_mean, t_std = _normal_params(theta_law, q)
     free = [i for i in range(q) if t_std[i] > 0]
-    dim = d + len(free)
-    with warnings.catch_warnings():
-        # Sobol balance is best at powers of two; other sizes are still fine for our use.
-        warnings.simplefilter("ignore", UserWarning)
-        u = qmc.Sobol(dim, scramble=True, seed=seed).random(m)
-    z = norm.ppf(np.clip(u, 1e-12, 1 - 1e-12))
+    z = _sobol_normal(d + len(free), m, seed)
     w = init_w1.mean[0] + init_w1.std[0] * z[:, :d]
     theta = np.tile(t_mean, (m, 1)).astype(np.float64)
     for col, comp in enumerate(free):
@@ -214,6 +231,7 @@ def spec_particles(
     m1: int = 1024,
     nodes: int = 16,
     max_particles: int = 4096,
+    qmc_points: int = 256,
     collapse: bool = True,
     atom_copies: int = 1,
     sobol: bool = True,
@@ -228,6 +246,8 @@ def spec_particles(
         nodes: Gauss–Hermite nodes per non-atomic θ component of layers ℓ ≥ 2 (and the MC sample
             size for a non-Normal θ law there).
         max_particles: cap on a layer's tensor grid (the per-axis count shrinks to fit).
+        qmc_points: particles of a layer whose grid would keep fewer than 3 nodes per axis (e.g. a
+            many-output head): scrambled Sobol points through the normal quantile instead.
         collapse: collapse layers ℓ ≥ 2 with an atomic θ law to one particle. With ``False`` such a
             layer gets ``atom_copies`` identical particles of weight 1/atom_copies (the E3 check).
         sobol: scrambled Sobol points for layer 1 (else Monte Carlo).
@@ -241,6 +261,7 @@ def spec_particles(
         ("m1", m1),
         ("nodes", nodes),
         ("max_particles", max_particles),
+        ("qmc_points", qmc_points),
         ("atom_copies", atom_copies),
     ):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -256,7 +277,8 @@ def spec_particles(
     thetas, weights = [theta1], [np.full(m1, 1.0 / m1)]
     for ell in range(1, L):
         where = f"spec_particles: layer {ell + 1}"
-        th, pi = _quadrature_layer(init.theta[ell], acts[ell].q, nodes, max_particles, sub(ell), nodes, where)
+        th, pi = _quadrature_layer(init.theta[ell], acts[ell].q, nodes, max_particles, sub(ell), nodes, qmc_points,
+                                   seed + ell, where)  # fmt: skip
         if init.theta[ell].is_atom and not collapse:
             th, pi = np.repeat(th, atom_copies, axis=0), np.full(atom_copies, 1.0 / atom_copies)
         thetas.append(th)

@@ -115,13 +115,13 @@ class Activation(eqx.Module):
         """Evaluate σ(θ, h) elementwise.
 
         Arguments:
-            theta: array of shape (n, q), one row per neuron.
+            theta: array of shape (n, q), one row per neuron (or (..., n, q), one per sample).
             h: pre-activations of shape (..., n).
 
         Returns:
             array of shape (..., n) if k = 1 else (..., n, k).
         """
-        comps = [theta[:, i] for i in range(self.q)]
+        comps = [theta[..., i] for i in range(self.q)]
         outs = self._fn(*comps, h)
         return outs[0] if self.k == 1 else jnp.stack(outs, axis=-1)
 
