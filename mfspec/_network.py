@@ -64,43 +64,69 @@ class MFNetwork(eqx.Module):
             with_preactivations=with_preactivations,
         )
 
+    # --- the trainer's protocol (mfspec._trainable.Trainable) -------------------------------
+    def params(self):
+        """The trainable arrays (W_1, Θ, W_2..L, b_out) as a tuple pytree."""
+        return (self.w1, self.thetas, self.kernels, self.out_bias)
 
-def _scales(net: MFNetwork):
-    """The MF factors of Sec. 3.1, shaped like ``params``: n_1 (W_1), n_ℓ (Θ_ℓ),
-    n_ℓ n_{ℓ-1} (W_ℓ, ℓ ≥ 2), 1 (b_out; 0 when it is frozen)."""
-    n = net.widths
-    return (
-        float(n[0]),
-        tuple(float(m) for m in n),
-        tuple(float(n[ell] * n[ell - 1]) for ell in range(1, len(n))),
-        1.0 if net.trainable_out_bias else 0.0,
-    )
+    def with_params(self, p) -> MFNetwork:
+        w1, thetas, kernels, out_bias = p
+        return eqx.tree_at(
+            lambda m: (m.w1, m.thetas, m.kernels, m.out_bias),
+            self,
+            (w1, tuple(thetas), tuple(kernels), out_bias),
+        )
+
+    def mf_scales(self):
+        """The MF factors of Sec. 3.1, shaped like ``params()``: n_1 (W_1), n_ℓ (Θ_ℓ),
+        n_ℓ n_{ℓ-1} (W_ℓ, ℓ ≥ 2), 1 (b_out; 0 when it is frozen)."""
+        n = self.widths
+        return (
+            float(n[0]),
+            tuple(float(m) for m in n),
+            tuple(float(n[ell] * n[ell - 1]) for ell in range(1, len(n))),
+            1.0 if self.trainable_out_bias else 0.0,
+        )
+
+    def lr_layers(self):
+        """ξ_ℓ moves Θ_ℓ and the incoming W_ℓ (index ℓ-1); index L is the output bias's schedule."""
+        L = len(self.acts)
+        return (0, tuple(range(L)), tuple(range(1, L)), L)
+
+    def param_names(self):
+        L = len(self.acts)
+        return (
+            "W_1",
+            tuple(f"theta_{ell}" for ell in range(1, L + 1)),
+            tuple(f"W_{ell}" for ell in range(2, L + 1)),
+            "b_out",
+        )
 
 
-def params(net: MFNetwork):
-    """The trainable arrays (W_1, Θ, W_2..L, b_out) as a tuple pytree."""
-    return (net.w1, net.thetas, net.kernels, net.out_bias)
+def params(net):
+    """The trainable arrays of a network (``net.params()``)."""
+    return net.params()
 
 
-def with_params(net: MFNetwork, p) -> MFNetwork:
-    w1, thetas, kernels, out_bias = p
-    return eqx.tree_at(
-        lambda m: (m.w1, m.thetas, m.kernels, m.out_bias), net, (w1, tuple(thetas), tuple(kernels), out_bias)
-    )
+def with_params(net, p):
+    """``net`` with the trainable arrays ``p`` (``net.with_params(p)``)."""
+    return net.with_params(p)
 
 
-def batch_loss(net: MFNetwork, loss, x, y):
-    """Minibatch-mean loss (the quantity plain SGD differentiates, eq. 13-15)."""
+def batch_loss(net, loss, x, y):
+    """Minibatch-mean loss (the quantity plain SGD differentiates, eq. 13-15), for any network."""
     return jnp.mean(loss(y, net(x)))
 
 
-def scaled_gradients(net: MFNetwork, loss, x, y):
-    """∇̃ of the minibatch-mean loss (Sec. 3.1): n_ℓ ∇_Θℓ, n_1 ∇_W1, n_ℓ n_{ℓ-1} ∇_Wℓ, ∇_bout.
+def scaled_gradients(net, loss, x, y):
+    """∇̃ of the minibatch-mean loss (Sec. 3.1): each array's gradient times its MF factor.
 
-    Returns a tuple (W_1, Θ tuple, W tuple, b_out) of arrays shaped like the parameters.
+    For an ``MFNetwork``: n_ℓ ∇_Θℓ, n_1 ∇_W1, n_ℓ n_{ℓ-1} ∇_Wℓ, ∇_bout, as a tuple (W_1, Θ tuple,
+    W tuple, b_out) shaped like the parameters; for any other network, ``net.mf_scales()`` times
+    the gradient, in the structure of ``net.params()``.
     """
     grads = jax.grad(lambda p: batch_loss(with_params(net, p), loss, x, y))(params(net))
-    return jax.tree.map(lambda g, s: g * s, grads, _scales(net))
+    return jax.tree.map(lambda g, s: g * s, grads, net.mf_scales())
 
 
 def init_network(spec, widths: tuple[int, ...], key, dtype=None) -> MFNetwork:

@@ -2,22 +2,31 @@
 
 Step k (t = kα) draws minibatch B_k with ``fold_in(data_key, k)`` and moves each tensor by
 α ξ_ℓ(t) times its scaled gradient: factor n_1 for W_1, n_ℓ for Θ_ℓ, n_ℓ n_{ℓ-1} for W_ℓ (ℓ ≥ 2),
-1 for b_out. Steps run in compiled chunks; between chunks the host checks for divergence, reports
-progress and may save, so a long run never loses what it finished.
+1 for b_out. The network supplies these factors and the ξ_ℓ of each tensor (the protocol of
+``mfspec._trainable``), so the same loop trains the fully connected ``MFNetwork`` and the CNN of
+App. C (``mf.conv.ConvNetwork``). Steps run in compiled chunks (a ``lax.scan``; one compiled call
+per step for a network whose ``scan_steps`` is False, the CNN); between chunks the host checks for
+divergence, reports progress and may save, so a long run never loses what it finished.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mfspec._network import MFNetwork, _scales, batch_loss, params, with_params
+from mfspec._network import batch_loss
 from mfspec._spec import Spec, eval_iterations
+from mfspec._trainable import Trainable, param_dtype
+
+if TYPE_CHECKING:
+    from mfspec.conv import ConvSpec
 
 
 @dataclasses.dataclass
@@ -38,7 +47,7 @@ class Curve:
         }
 
 
-def metric_names(spec: Spec) -> tuple[str, ...]:
+def metric_names(spec: Spec | ConvSpec) -> tuple[str, ...]:
     """Names of the metrics recorded for this spec, e.g. ("train_loss", "train_error", ...)."""
     sets = ("train", "test") if spec.data.is_finite else ("test",)
     if spec.data.is_finite and getattr(spec.data, "x_test", None) is None:
@@ -46,7 +55,7 @@ def metric_names(spec: Spec) -> tuple[str, ...]:
     return tuple(f"{s}_{m}" for s in sets for m in ("loss", "error"))
 
 
-def evaluate(net: MFNetwork, loss, eval_sets: dict):
+def evaluate(net: Trainable, loss, eval_sets: dict):
     """[loss, error] on each evaluation set, in ``metric_names`` order (train before test)."""
     vals = []
     for name in ("train", "test"):
@@ -57,60 +66,65 @@ def evaluate(net: MFNetwork, loss, eval_sets: dict):
     return jnp.stack(vals)
 
 
-def _sgd_step(spec: Spec, net: MFNetwork, p, key, k):
-    """One SGD step of eq. 13-15; returns the new parameters and the minibatch loss."""
+def _sgd_step(spec, net: Trainable, p, key, k):
+    """One SGD step of eq. 13-15; returns the new parameters and the minibatch loss.
+
+    Each array moves by α ξ(t) · (MF factor) · (its plain gradient), with the factor and the
+    schedule the network assigns to it (``mf_scales``, ``lr_layers``).
+    """
     alpha = spec.lr.alpha
-    t = k.astype(net.w1.dtype) * alpha  # in the parameters' dtype, so float32 runs stay float32
-    x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=net.w1.dtype)
-    loss, g = jax.value_and_grad(lambda q: batch_loss(with_params(net, q), spec.loss, x, y))(p)
-    n1, n_theta, n_w, n_out = _scales(net)
-    xi = spec.lr.for_layers(spec.num_layers)
-    xi_out = spec.lr.for_output_bias()
-    gw1, gth, gw, gb = g
-    w1, th, w, b = p
-    w1 = w1 - alpha * xi[0](t) * n1 * gw1
-    th = tuple(a - alpha * xi[i](t) * n_theta[i] * ga for i, (a, ga) in enumerate(zip(th, gth)))
-    w = tuple(a - alpha * xi[i + 1](t) * n_w[i] * ga for i, (a, ga) in enumerate(zip(w, gw)))
-    b = b - alpha * xi_out(t) * n_out * gb
-    return (w1, th, w, b), loss
+    dtype = param_dtype(p)
+    t = k.astype(dtype) * alpha  # in the parameters' dtype, so float32 runs stay float32
+    x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=dtype)
+    loss, g = jax.value_and_grad(lambda q: batch_loss(net.with_params(q), spec.loss, x, y))(p)
+    xi = (*spec.lr.for_layers(spec.num_layers), spec.lr.for_output_bias())
+    rate = [alpha * sched(t) for sched in xi]
+    p = jax.tree.map(lambda a, ga, s, ell: a - rate[ell] * s * ga, p, g, net.mf_scales(), net.lr_layers())
+    return p, loss
+
+
+def _step(spec, net: Trainable, key, eval_sets, c, xs):
+    """Step k of a run: record metrics in ``slot`` first if ``slot >= 0``, then SGD; flag a non-finite loss."""
+    p, buf, bad = c
+    k, slot = xs
+    buf = jax.lax.cond(
+        slot >= 0,
+        lambda b: b.at[slot].set(evaluate(net.with_params(p), spec.loss, eval_sets)),
+        lambda b: b,
+        buf,
+    )
+    p, loss = _sgd_step(spec, net, p, key, k)
+    bad = jnp.where((bad < 0) & ~jnp.isfinite(loss), k, bad)
+    return (p, buf, bad), None
 
 
 @eqx.filter_jit
-def _run_chunk(spec: Spec, net: MFNetwork, carry, steps, slots, key, eval_sets):
+def _run_chunk(spec, net: Trainable, carry, steps, slots, key, eval_sets):
     """Scan SGD over ``steps``; where ``slots[i] >= 0`` record metrics before that step."""
-
-    def body(c, xs):
-        p, buf, bad = c
-        k, slot = xs
-        buf = jax.lax.cond(
-            slot >= 0,
-            lambda b: b.at[slot].set(evaluate(with_params(net, p), spec.loss, eval_sets)),
-            lambda b: b,
-            buf,
-        )
-        p, loss = _sgd_step(spec, net, p, key, k)
-        bad = jnp.where((bad < 0) & ~jnp.isfinite(loss), k, bad)
-        return (p, buf, bad), None
-
-    carry, _ = jax.lax.scan(body, carry, (steps, slots))
+    carry, _ = jax.lax.scan(functools.partial(_step, spec, net, key, eval_sets), carry, (steps, slots))
     return carry
 
 
 @eqx.filter_jit
-def _evaluate_jit(spec: Spec, net: MFNetwork, eval_sets):
+def _run_one(spec, net: Trainable, carry, k, slot, key, eval_sets):
+    """One step as its own compiled call, for networks that ask not to be scanned (``scan_steps``)."""
+    return _step(spec, net, key, eval_sets, carry, (k, slot))[0]
+
+
+@eqx.filter_jit
+def _evaluate_jit(spec, net: Trainable, eval_sets):
     return evaluate(net, spec.loss, eval_sets)
 
 
-def _nonfinite_params(p) -> list[str]:
-    w1, th, w, b = p
-    named = [("W_1", w1), *((f"theta_{i + 1}", a) for i, a in enumerate(th))]
-    named += [(f"W_{i + 2}", a) for i, a in enumerate(w)] + [("b_out", b)]
+def _nonfinite_params(net: Trainable, p) -> list[str]:
+    """Names of the arrays of ``p`` holding a NaN or an infinity."""
+    named = zip(jax.tree.leaves(net.param_names()), jax.tree.leaves(p))
     return [name for name, a in named if not bool(jnp.all(jnp.isfinite(a)))]
 
 
 def train(
-    spec: Spec,
-    net: MFNetwork,
+    spec: Spec | ConvSpec,
+    net: Trainable,
     key,
     *,
     iterations: int,
@@ -118,12 +132,14 @@ def train(
     eval_sets: dict,
     chunk: int = 2000,
     progress: Callable[[int], None] | None = None,
-) -> tuple[MFNetwork, Curve]:
+) -> tuple[Trainable, Curve]:
     """Train ``net`` by MF-scaled SGD for ``iterations`` steps.
 
     Arguments:
-        spec: the spec (loss, data law, learning rates, batch size).
-        net: the initial network (``spec.network(width, key)``).
+        spec: the spec (loss, data law, learning rates, batch size): an ``mf.Spec`` or an
+            ``mf.conv.ConvSpec``.
+        net: the initial network (``spec.network(width, key)``): an ``MFNetwork``, a
+            ``ConvNetwork``, or any network with the protocol of ``mfspec._trainable``.
         key: the data key; step k uses ``fold_in(key, k)``.
         iterations: number of SGD steps.
         num_evals: number of log-spaced evaluation iterations (0 and ``iterations`` included).
@@ -144,28 +160,35 @@ def train(
         if it < iterations:
             slot_of[it] = i
     names = metric_names(spec)
-    dtype = net.w1.dtype
+    dtype = param_dtype(net.params())
     buf = jnp.full((len(evals), len(names)), jnp.nan, dtype)
-    carry = (params(net), buf, jnp.asarray(-1, jnp.int32))
+    carry = (net.params(), buf, jnp.asarray(-1, jnp.int32))
     diverged = None
     done = 0
     while done < iterations:
         stop = min(done + chunk, iterations)
-        steps = jnp.arange(done, stop, dtype=jnp.int32)
-        carry = _run_chunk(spec, net, carry, steps, jnp.asarray(slot_of[done:stop]), key, eval_sets)
+        if getattr(net, "scan_steps", True):
+            steps = jnp.arange(done, stop, dtype=jnp.int32)
+            carry = _run_chunk(spec, net, carry, steps, jnp.asarray(slot_of[done:stop]), key, eval_sets)
+        else:
+            for k in range(done, stop):
+                carry = _run_one(spec, net, carry, jnp.int32(k), jnp.asarray(slot_of[k]), key, eval_sets)
+                if progress is not None and (k + 1) % 10 == 0 and k + 1 < stop:
+                    jax.block_until_ready(carry[2])
+                    progress(k + 1)
         done = stop
         if progress is not None:
             progress(done)
         bad = int(carry[2])
         if bad >= 0:
-            blown = _nonfinite_params(carry[0])
+            blown = _nonfinite_params(net, carry[0])
             diverged = (
                 f"training diverged at step {bad} (t = {bad * spec.lr.alpha:g}): the minibatch loss "
                 f"became non-finite; non-finite parameters at step {done}: {', '.join(blown) or 'none'}"
             )
             break
     p, buf, _ = carry
-    net = with_params(net, p)
+    net = net.with_params(p)
     buf = np.array(buf)
     if diverged is None:
         buf[-1] = np.asarray(_evaluate_jit(spec, net, eval_sets))
