@@ -1,7 +1,7 @@
 """mfspec: one spec, two systems — a multilayer network in mean-field scaling and its formal
 limit (Nguyen 2019, "Mean Field Limit of the Learning Dynamics of Multilayer Neural Networks")."""
 
-from mfspec import act, data, init, loss, lr
+from mfspec import act, conv, data, init, loss, lr
 from mfspec._formal import FormalSystem, WeightedBatch
 from mfspec._limit import LimitSolution, refinement_gap, solve_limit
 from mfspec._limit_run import Resolution, solve_default_limit
@@ -34,6 +34,7 @@ __all__ = [
     "Run",
     "Spec",
     "act",
+    "conv",
     "batch_loss",
     "data",
     "eval_iterations",

@@ -1,4 +1,5 @@
-"""Loading spec files: a Python file that defines ``spec`` (an ``mf.Spec``) and optionally
+"""Loading spec files: a Python file that defines ``spec`` (an ``mf.Spec``, or an
+``mf.conv.ConvSpec`` for a CNN) and optionally
 ``presets`` (a dict of name → ``mf.Run``) and ``variants`` (a dict of name → ``mf.Spec``, e.g. the
 same experiment at other depths or another τ2)."""
 
@@ -10,6 +11,9 @@ import sys
 from pathlib import Path
 
 from mfspec._spec import Run, Spec
+from mfspec.conv._spec import ConvSpec
+
+_SPECS = (Spec, ConvSpec)
 
 DEFAULT_SPEC = "isotropic_gaussians"
 _PACKAGE = Path(__file__).resolve().parent
@@ -42,11 +46,11 @@ def resolve_spec_path(name_or_path: str | None) -> Path:
 @dataclasses.dataclass
 class SpecFile:
     path: Path
-    spec: Spec
+    spec: Spec | ConvSpec
     presets: dict[str, Run]
-    variants: dict[str, Spec] = dataclasses.field(default_factory=dict)
+    variants: dict[str, Spec | ConvSpec] = dataclasses.field(default_factory=dict)
 
-    def variant(self, name: str | None) -> Spec:
+    def variant(self, name: str | None) -> Spec | ConvSpec:
         """The main spec (``None``) or a named variant."""
         if name is None:
             return self.spec
@@ -76,12 +80,16 @@ def load_spec_file(name_or_path: str | None = None) -> SpecFile:
     spec = namespace.get("spec")
     if spec is None:
         raise ValueError(f"spec file {path} defines no variable 'spec' (expected an mf.Spec)")
-    if not isinstance(spec, Spec):
-        raise TypeError(f"spec file {path}: 'spec' must be an mf.Spec, got {type(spec).__name__}")
+    if not isinstance(spec, _SPECS):
+        raise TypeError(
+            f"spec file {path}: 'spec' must be an mf.Spec or mf.conv.ConvSpec, got {type(spec).__name__}"
+        )
     presets = namespace.get("presets", {})
     if not isinstance(presets, dict) or not all(isinstance(v, Run) for v in presets.values()):
         raise TypeError(f"spec file {path}: 'presets' must be a dict of name -> mf.Run, got {presets!r}")
     variants = namespace.get("variants", {})
-    if not isinstance(variants, dict) or not all(isinstance(v, Spec) for v in variants.values()):
-        raise TypeError(f"spec file {path}: 'variants' must be a dict of name -> mf.Spec, got {variants!r}")
+    if not isinstance(variants, dict) or not all(isinstance(v, _SPECS) for v in variants.values()):
+        raise TypeError(
+            f"spec file {path}: 'variants' must be a dict of name -> mf.Spec (or mf.conv.ConvSpec), got {variants!r}"
+        )
     return SpecFile(path=path, spec=spec, presets=dict(presets), variants=dict(variants))

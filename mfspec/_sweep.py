@@ -1,4 +1,4 @@
-"""A width sweep with seeds: the finite half of ``mfspec run``."""
+"""A width sweep with seeds: the finite half of ``mfspec run`` (an ``mf.Spec`` or a CNN's ``mf.conv.ConvSpec``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import jax
 from mfspec._results import curve_record, run_config, spec_config, versions, write_json
 from mfspec._spec import Run, Spec
 from mfspec._train import train
+from mfspec.conv._spec import ConvSpec
 
 #: The evaluation samples are drawn from this fold of the base key, shared by every width and
 #: seed (common random numbers make finite-vs-finite and finite-vs-limit differences less noisy).
@@ -24,25 +25,30 @@ def run_keys(base_key, width_index: int, seed: int):
     return jax.random.split(key)
 
 
-def eval_sets_for(spec: Spec, run: Run, base_key, dtype=None) -> dict:
+def eval_sets_for(spec: Spec | ConvSpec, run: Run, base_key, dtype=None) -> dict:
     kwargs = {} if dtype is None else {"dtype": dtype}
     return spec.data.eval_sets(jax.random.fold_in(base_key, EVAL_FOLD), run.eval_samples, **kwargs)
 
 
-def new_results(spec: Spec, run: Run, *, spec_file: str | None, preset: str | None, seed: int) -> dict:
+def new_results(
+    spec: Spec | ConvSpec, run: Run, *, spec_file: str | None, preset: str | None, seed: int
+) -> dict:
     return {
         "spec": spec.name,
         "spec_file": spec_file,
         "preset": preset,
         "seed": seed,
-        "config": {"spec": spec_config(spec), "run": run_config(run)},
+        "config": {
+            "spec": spec_config(spec) if isinstance(spec, Spec) else spec.config(),
+            "run": run_config(run),
+        },
         "versions": versions(),
         "curves": [],
     }
 
 
 def run_sweep(
-    spec: Spec,
+    spec: Spec | ConvSpec,
     run: Run,
     *,
     results: dict,

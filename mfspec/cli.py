@@ -57,13 +57,40 @@ def cmd_run(args) -> int:
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     results["variant"] = args.variant
     run_sweep(spec, run, results=results, out=out, seed=args.seed, progress=not args.quiet)
-    if not args.no_limit:
-        _add_limit(spec, run, results, args)
+    if _has_limit(spec):
+        if not args.no_limit:
+            _add_limit(spec, run, results, args)
+    elif not args.no_limit:
+        print(
+            f"mfspec run: no limit for {spec.name}: {_NO_LIMIT}; drawing the finite-n curves only",
+            file=sys.stderr,
+        )
     results["wall_seconds"] = time.perf_counter() - start
     write_json(out / "results.json", results)
     fig = plot_results(results, out / "figure.png")
     print(f"wrote {out / 'results.json'} and {fig} in {results['wall_seconds']:.1f} s", file=sys.stderr)
     return 0
+
+
+_NO_LIMIT = (
+    "a CNN (mf.conv.ConvSpec) has no formal limit system or solver here, only fully connected specs do"
+)
+
+
+def _has_limit(spec) -> bool:
+    from mfspec._spec import Spec
+
+    return isinstance(spec, Spec)
+
+
+def _fully_connected(spec, command: str):
+    """``spec``, or a ValueError saying that ``command`` needs the formal system of a fully connected spec."""
+    if not _has_limit(spec):
+        raise ValueError(
+            f"{command} works on fully connected specs (mf.Spec) only: {spec.name} is {_NO_LIMIT}; "
+            f"train its width sweep with `mfspec run`"
+        )
+    return spec
 
 
 def _add_limit(spec, run, results, args) -> None:
@@ -87,7 +114,7 @@ def cmd_limit(args) -> int:
     from mfspec._sweep import new_results
 
     sf = load_spec_file(args.spec)
-    spec = sf.variant(args.variant)
+    spec = _fully_connected(sf.variant(args.variant), "mfspec limit")
     run = sf.preset(args.preset)
     out = args.out or Path("runs") / f"{spec.name}_limit"
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
@@ -101,7 +128,7 @@ def cmd_limit(args) -> int:
 def cmd_equations(args) -> int:
     from mfspec.symbolic import equations_text
 
-    spec = load_spec_file(args.spec).variant(args.variant)
+    spec = _fully_connected(load_spec_file(args.spec).variant(args.variant), "mfspec equations")
     text = equations_text(spec, latex=args.latex)
     if args.out:
         Path(args.out).write_text(text)
@@ -114,7 +141,7 @@ def cmd_equations(args) -> int:
 def cmd_verify(args) -> int:
     from mfspec.symbolic import verify
 
-    spec = load_spec_file(args.spec).variant(args.variant)
+    spec = _fully_connected(load_spec_file(args.spec).variant(args.variant), "mfspec verify")
     report = verify(spec)
     print(report)
     return 0 if report.passed else 1
