@@ -1,5 +1,6 @@
-"""Figures in the paper's layout (Figs. 5-11): loss and error against iteration, log x, one curve
-per width, and the limit curve in black with its error band."""
+"""Figures in the paper's layout (Figs. 5-12): loss and error against iteration, log x, one curve
+per width, and the limit curve in black with its error band. With a training and a test set (MNIST,
+CIFAR-10: Figs. 1, 8, 12) the training row is drawn above the test row."""
 
 from __future__ import annotations
 
@@ -9,11 +10,10 @@ from pathlib import Path
 import numpy as np
 
 
-def _split(results: dict) -> str:
-    """The evaluation split drawn: "test" when present (population / held-out), else "train"."""
-    for c in results["curves"]:
-        return "test" if "test" in c["metrics"].get("loss", {}) else "train"
-    return "test"
+def _splits(results: dict) -> list[str]:
+    """The evaluation splits drawn, one row each: "train" then "test", those the curves have."""
+    have = {s for c in results["curves"] for m in c["metrics"].values() for s in m}
+    return [s for s in ("train", "test") if s in have] or ["test"]
 
 
 def _mean_curve(curves: list[dict], metric: str, split: str):
@@ -32,7 +32,7 @@ def plot_results(results: dict, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    split = _split(results)
+    splits = _splits(results)
     finite = defaultdict(list)
     limits = []
     for c in results["curves"]:
@@ -41,10 +41,15 @@ def plot_results(results: dict, path: Path) -> Path:
         elif c["kind"] == "limit":
             limits.append(c)
     metrics = [m for m in ("loss", "error") if any(m in c["metrics"] for c in results["curves"])]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    fig, axes = plt.subplots(
+        len(splits), len(metrics), figsize=(5.2 * len(metrics), 3.8 * len(splits)), squeeze=False
+    )
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, max(len(finite), 1)))
-    label_split = "population" if split == "test" and not _has_train(results) else split
-    for ax, metric in zip(axes[0], metrics):
+    panels = [(ax, split, metric) for row, split in zip(axes, splits) for ax, metric in zip(row, metrics)]
+    for ax, split, metric in panels:
+        label_split = {"train": "training", "test": "test" if "train" in splits else "population"}[split]
+        if not any(split in c["metrics"].get(metric, {}) for c in results["curves"]):
+            continue
         for color, (width, curves) in zip(colors, finite.items()):
             its, vals = _mean_curve(curves, metric, split)
             if len(curves) > 1:
@@ -52,6 +57,8 @@ def plot_results(results: dict, path: Path) -> Path:
                     ax.plot(its, v, color=color, lw=0.6, alpha=0.35)
             ax.plot(its, np.nanmean(vals, 0), color=color, lw=1.5, label=f"n = {width}")
         for c in limits:
+            if split not in c["metrics"].get(metric, {}):
+                continue
             its, vals = _mean_curve([c], metric, split)
             ax.plot(its, vals[0], color="black", lw=2.0, label=c.get("label", "limit"))
             band = c.get("error_bar", {}).get(metric, {}).get(split)
@@ -71,7 +78,3 @@ def plot_results(results: dict, path: Path) -> Path:
     fig.savefig(path, dpi=130)
     plt.close(fig)
     return path
-
-
-def _has_train(results: dict) -> bool:
-    return any("train" in c["metrics"].get("loss", {}) for c in results["curves"])
