@@ -95,3 +95,44 @@ def scaled_update_reference(net: mf.MFNetwork, loss, x, y, lr: float):
     kernels = tuple(w - lr * n[i + 1] * n[i] * gw for i, (w, gw) in enumerate(zip(net.kernels, g[2])))
     b = net.out_bias - (lr * g[3] if net.trainable_out_bias else 0.0)
     return w1, thetas, kernels, b
+
+
+def reference_cnn_forward(net, x, *, with_preactivations=False):
+    """App. C's CNN written out: (W ⊛ u)_i = Σ_j w_ij * u_j with * a zero-padded, strided 2-D
+    cross-correlation summed by explicit loops over the s × s kernel offsets, ReLU, max pool by
+    explicit loops over the window (padding never wins), then ŷ = (1/n_L) Σ_{j,p} β_{c,j,p} a_{j,p} + b.
+
+    Independent of ``mf.conv``'s code: images are read channel-major, (B, d, H, W), weights as the
+    paper's w_ij ∈ R^{s×s}, no lax.conv / reduce_window. Differentiable (jnp), for gradient checks.
+    """
+    d, side, _ = net.input_shape
+    u = jnp.asarray(x).reshape(x.shape[0], d, side, side)
+    hs = []
+    for ell, (w_hwio, b, layer) in enumerate(zip(net.kernels, net.biases, net.layers)):
+        w = jnp.transpose(w_hwio, (3, 2, 0, 1))  # (n_out, n_in, s, s): w[i, j] = w_ij
+        s, st, pad = layer.kernel, layer.stride, layer.pad
+        up = jnp.pad(u, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+        out = (up.shape[-1] - s) // st + 1
+        h = 0.0
+        for dy in range(s):
+            for dx in range(s):
+                patch = up[:, :, dy : dy + st * (out - 1) + 1 : st, dx : dx + st * (out - 1) + 1 : st]
+                h = h + jnp.einsum("ij,bjyx->biyx", w[:, :, dy, dx], patch)
+        if ell > 0:
+            h = h / u.shape[1]
+        h = h + b[None, :, None, None]
+        hs.append(h)
+        u = jnp.maximum(h, 0.0)
+        if layer.pool:
+            p, ps, pp = layer.pool, layer.pool_stride, layer.pool_pad
+            up = jnp.pad(u, ((0, 0), (0, 0), (pp, pp), (pp, pp)), constant_values=-jnp.inf)
+            out = (up.shape[-1] - p) // ps + 1
+            pooled = None
+            for dy in range(p):
+                for dx in range(p):
+                    win = up[:, :, dy : dy + ps * (out - 1) + 1 : ps, dx : dx + ps * (out - 1) + 1 : ps]
+                    pooled = win if pooled is None else jnp.maximum(pooled, win)
+            u = pooled
+    a = u.reshape(u.shape[0], u.shape[1], -1)  # (B, n_L, P), positions row-major
+    yhat = jnp.einsum("cjp,bjp->bc", net.beta, a) / a.shape[1] + net.out_bias
+    return (yhat, hs) if with_preactivations else yhat

@@ -38,7 +38,7 @@ def data_root(tmp_path_factory):
 
 def test_all_paper_experiments_are_bundled():
     want = {"isotropic_gaussians", "mnist", "cifar10", "tanh_annealed", "tanh_annealed_mnist",
-            "tanh_annealed_cifar10", "cifar10_vgg16", "digits"}  # fmt: skip
+            "tanh_annealed_cifar10", "cifar10_vgg16", "digits", "cifar10_cnn"}  # fmt: skip
     assert want <= set(bundled_specs())
 
 
@@ -48,7 +48,7 @@ def test_spec_file_tiny_preset_runs(name, data_root, tmp_path, monkeypatch):
     sf = load_spec_file(name)
     assert {"default", "paper", "tiny"} <= set(sf.presets), f"{name} lacks a preset"
     for variant in sf.variants.values():
-        assert isinstance(variant, mf.Spec)
+        assert isinstance(variant, (mf.Spec, mf.conv.ConvSpec))
     out = tmp_path / name
     assert main(["run", name, "--preset", "tiny", "--out", str(out), "--quiet", "--no-limit"]) == 0
     res = json.loads((out / "results.json").read_text())

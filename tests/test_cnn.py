@@ -1,0 +1,266 @@
+"""The CNN of App. C / Table 1 in MF scaling: forward against a loop-written reference, the MF
+factors of Sec. 3.1 against autodiff of that reference, O(1) across widths, and input checks."""
+
+import dataclasses
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import reference_cnn_forward
+
+import mfspec as mf
+from mfspec._train import _sgd_step
+from mfspec.cli import main
+from mfspec.conv import TABLE1, ConvLayer, ConvSpec
+
+
+def _images(n, seed=0, shape=(3, 32, 32), k=10):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, (n, int(np.prod(shape)))).astype(np.float32) / 255 * 2 - 1
+    return x, mf.data.one_hot(rng.integers(0, k, n), k)
+
+
+def _cifar_like(n=40, k=10, shape=(3, 32, 32)):
+    x, y = _images(n, 0, shape, k)
+    xt, yt = _images(n // 2, 1, shape, k)
+    return mf.data.ArrayData(x, y, xt, yt)
+
+
+DATA = _cifar_like()
+# A 3-layer CNN with each kind of Table 1 layer (stride 2; pool; stride 1) on 8×8 images: sides
+# 8 → 4 → 2 → 2, so β has P = 4 positions. Smaller graphs than Table 1's compile in a fraction.
+SMALL = {"input_shape": (3, 8, 8), "layers": (ConvLayer(stride=2), ConvLayer(pool=3), ConvLayer())}
+SMALL_DATA = _cifar_like(20, shape=(3, 8, 8))
+# Compiled once per shape: op-by-op dispatch of the loop reference would dominate the file's time.
+reference = eqx.filter_jit(reference_cnn_forward)
+forward = eqx.filter_jit(lambda net, x, **kw: net(x, **kw))
+
+
+def _spec(**kw):
+    kw = {"name": "cnn", "data": DATA, "loss": mf.loss.cross_entropy, "lr": mf.lr.annealed(0.08), **kw}
+    return ConvSpec(**kw)
+
+
+def _bias_noise(net, seed, scale=0.3):
+    """Non-zero biases and b_out (zero at the paper's init), so their terms are checked too."""
+    rng = np.random.default_rng(seed)
+    biases = tuple(jnp.asarray(scale * rng.normal(size=b.shape), b.dtype) for b in net.biases)
+    out_bias = jnp.asarray(scale * rng.normal(size=net.out_bias.shape), net.out_bias.dtype)
+    return eqx_set(net, biases=biases, out_bias=out_bias)
+
+
+def eqx_set(net, **fields):
+    names = tuple(fields)
+    return eqx.tree_at(lambda m: tuple(getattr(m, f) for f in names), net, tuple(fields[f] for f in names))
+
+
+# --- (a) forward -----------------------------------------------------------------------------
+
+
+def test_table1_shapes_and_forward_match_the_loop_reference():
+    spec = _spec()
+    assert spec.num_layers == 7 and spec.sides == (32, 16, 8, 8, 8, 4, 4, 2) and spec.positions == 4
+    net = _bias_noise(spec.network((3, 2, 3, 2, 3, 2, 3), jax.random.PRNGKey(0)), 1)
+    assert net.beta.shape == (10, 3, 4)  # FC(10, 4n)
+    x, _ = DATA.minibatch(jax.random.PRNGKey(2), 5, dtype=jnp.float64)
+    yhat, hs = forward(net, x, with_preactivations=True)
+    # Table 1's spatial sizes before each pool: 16, 8, 8, 8, 8 (→ pool 4), 4, 4 (→ pool 2).
+    assert [h.shape[1:3] for h in hs] == [(16, 16), (8, 8), (8, 8), (8, 8), (8, 8), (4, 4), (4, 4)]
+    ref_yhat, ref_hs = reference(net, x, with_preactivations=True)
+    for ell, (h, r) in enumerate(zip(hs, ref_hs), start=1):
+        np.testing.assert_allclose(
+            h, jnp.transpose(r, (0, 2, 3, 1)), rtol=1e-12, atol=1e-9, err_msg=f"h_{ell}"
+        )
+    np.testing.assert_allclose(yhat, ref_yhat, rtol=1e-12)
+    assert yhat.shape == (5, 10)
+
+
+def test_other_strides_pools_and_paddings_match_the_reference():
+    layers = (ConvLayer(kernel=5, stride=1, padding=0), ConvLayer(stride=2, pool=2, pool_stride=1),
+              ConvLayer(kernel=1, padding=1, pool=3, pool_stride=3, pool_padding=0))  # fmt: skip
+    data = _cifar_like(12, k=3, shape=(2, 11, 11))
+    spec = _spec(data=data, input_shape=(2, 11, 11), layers=layers)
+    # 11-5+1 = 7; (7+2-3)//2+1 = 4, pool 2 pad 1 stride 1: 5; (5+2-1)+1 = 7, pool 3 pad 0 stride 3: 2
+    assert spec.sides == (11, 7, 5, 2)
+    net = _bias_noise(spec.network((3, 2, 4), jax.random.PRNGKey(3)), 4)
+    x, _ = data.minibatch(jax.random.PRNGKey(5), 4, dtype=jnp.float64)
+    np.testing.assert_allclose(forward(net, x), reference(net, x), rtol=1e-12)
+
+
+def test_chunked_evaluation_equals_one_batch():
+    spec = _spec(data=SMALL_DATA, **SMALL)
+    net = spec.network(2, jax.random.PRNGKey(0))
+    x, _ = SMALL_DATA.minibatch(jax.random.PRNGKey(1), 11, dtype=jnp.float64)
+    chunked = dataclasses.replace(net, eval_batch=4)  # 11 = 4 + 4 + 3: two chunks and a rest
+    np.testing.assert_allclose(forward(chunked, x), forward(net, x), rtol=1e-13)
+
+
+# --- (b) MF factors and the trainer's step ---------------------------------------------------
+
+
+def _mf_factors(widths):
+    """Sec. 3.1 for the CNN, written out: n_1 (W_1), n_ℓ n_{ℓ-1} (W_ℓ), n_ℓ (b_ℓ), n_L (β), 1 (b_out)."""
+    w = [widths[0]] + [widths[i] * widths[i - 1] for i in range(1, len(widths))]
+    return w, list(widths), widths[-1], 1
+
+
+def test_scaled_gradients_and_one_sgd_step_are_the_mf_update_of_the_reference():
+    spec = _spec(batch_size=6, lr=mf.lr.annealed(0.08), data=SMALL_DATA, **SMALL)
+    assert spec.sides == (8, 4, 2, 2)
+    widths = (2, 3, 4)
+    net = _bias_noise(spec.network(widths, jax.random.PRNGKey(6)), 7, scale=0.1)
+    key, k = jax.random.PRNGKey(8), 4
+    x, y = SMALL_DATA.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=jnp.float64)
+
+    def risk(kernels, biases, beta, out_bias):
+        n2 = eqx_set(net, kernels=kernels, biases=biases, beta=beta, out_bias=out_bias)
+        return jnp.mean(spec.loss(y, reference_cnn_forward(n2, x)))
+
+    g = jax.jit(jax.grad(risk, argnums=(0, 1, 2, 3)))(net.kernels, net.biases, net.beta, net.out_bias)
+    fw, fb, fbeta, fout = _mf_factors(widths)
+    want = (
+        [f * gw for f, gw in zip(fw, g[0])],
+        [f * gb for f, gb in zip(fb, g[1])],
+        fbeta * g[2],
+        fout * g[3],
+    )
+    got = eqx.filter_jit(mf.scaled_gradients)(net, spec.loss, x, y)
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+    rate = 0.08 * (k + 1) ** -0.1  # α_k = 0.08 k^-0.1 for the paper's 1-based k (step k = 4 is its 5th)
+    p, _ = eqx.filter_jit(_sgd_step)(spec, net, net.params(), key, jnp.asarray(k))
+    start = (net.kernels, net.biases, net.beta, net.out_bias)
+    for new, old, upd in zip(jax.tree.leaves(p), jax.tree.leaves(start), jax.tree.leaves(want)):
+        np.testing.assert_allclose(new, old - rate * upd, rtol=1e-10, atol=1e-12)
+
+
+def test_frozen_output_bias_and_per_layer_rates():
+    xi = [mf.lr.Constant(float(ell)) for ell in range(1, 4)]
+    lr = mf.lr.per_layer(0.01, xi, out=mf.lr.Constant(5.0))
+    spec = _spec(output_bias=False, lr=lr, batch_size=4, data=SMALL_DATA, **SMALL)
+    net = spec.network(2, jax.random.PRNGKey(0))
+    x, y = SMALL_DATA.minibatch(jax.random.fold_in(jax.random.PRNGKey(1), 0), 4, dtype=jnp.float64)
+    g = eqx.filter_jit(mf.scaled_gradients)(net, spec.loss, x, y)
+    p, _ = eqx.filter_jit(_sgd_step)(spec, net, net.params(), jax.random.PRNGKey(1), jnp.asarray(0))
+    for ell in range(3):  # ξ_ℓ = ℓ moves W_ℓ and b_ℓ; β belongs to layer L = 3
+        np.testing.assert_allclose(p[0][ell], net.kernels[ell] - 0.01 * (ell + 1) * g[0][ell], rtol=1e-12)
+        np.testing.assert_allclose(p[1][ell], net.biases[ell] - 0.01 * (ell + 1) * g[1][ell], rtol=1e-12)
+    np.testing.assert_allclose(p[2], net.beta - 0.01 * 3 * g[2], rtol=1e-12)
+    np.testing.assert_array_equal(p[3], net.out_bias)
+
+
+# --- (c) O(1) across widths ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fan_in", [False, True])
+def test_preactivations_and_output_are_order_one_across_widths_at_init(fan_in):
+    spec = _spec(fan_in=fan_in)
+    x, _ = DATA.minibatch(jax.random.PRNGKey(0), 16, dtype=jnp.float32)
+    table = {}
+    for n in (8, 32, 128):
+        net = spec.network(n, jax.random.PRNGKey(n), dtype=jnp.float32)
+        yhat, hs = forward(net, x, with_preactivations=True)
+        table[n] = [float(np.sqrt(np.mean(np.square(a)))) for a in (*hs, yhat)]  # RMS of h_1..h_7, ŷ
+    vals = np.array(list(table.values()))  # (widths, quantities)
+    report = "\n".join(f"n = {n:4d}: " + " ".join(f"{v:9.3g}" for v in row) for n, row in table.items())
+    assert np.all(np.isfinite(vals)) and np.all(vals > 1e-3), report
+    # A 1/n or n mis-scaling moves a quantity by 16 over n = 8..128, a 1/√n one by 4.
+    assert np.all(vals.max(0) / vals.min(0) < 1.5), f"not O(1) across n (h_1..h_7, ŷ):\n{report}"
+    if fan_in:
+        assert vals.max() < 10, report  # fan-in averages keep every layer at the scale of h_1
+    else:
+        # App. C's 1/n_{ℓ-1} leaves the 3×3 sum undivided: each layer ~s² = 9 times the last.
+        growth = vals[0, 1:7] / vals[0, :6]
+        assert np.all((growth > 3) & (growth < 10)), report
+
+
+# --- (d) bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"input_shape": (3, 28, 28)}, r"input_shape \(3, 28, 28\) has 2352 values .* input dimension 3072"),
+        ({"input_shape": (3, 32)}, r"input_shape must be \(channels, height, width\)"),
+        ({"input_shape": (0, 32, 32)}, r"input_shape channels must be a positive int, got 0"),
+        ({"outputs": 5}, r"ConvSpec.outputs = 5 .* k = 10"),
+        ({"loss": mf.loss.cross_entropy(3)}, r"ConvSpec.loss .* k = 3 .* k = 10"),
+        ({"batch_size": 0}, r"ConvSpec.batch_size must be a positive int, got 0"),
+        ({"w1_var": -1.0}, r"ConvSpec.w1_var must be a number > 0, got -1.0"),
+        ({"lr": mf.lr.per_layer(0.1, [mf.lr.Constant()] * 3)}, r"3 schedules .* L = 7"),
+        ({"layers": ()}, r"ConvSpec.layers must list at least one"),
+        ({"layers": (ConvLayer(kernel=5, padding=0),) * 8}, r"layers\[7\] \(layer 8\): a 5x5 convolution .* 4x4 input gives spatial size 0"),
+        ({"layers": (*TABLE1, ConvLayer(pool=3, pool_stride=2, pool_padding=0))}, r"layers\[7\] \(layer 8\): a 3x3 pool .* 2x2 map gives spatial size 0"),
+        ({"layers": ("conv",)}, r"ConvSpec.layers\[0\] \(layer 1\) must be a ConvLayer"),
+    ],
+)  # fmt: skip
+def test_bad_spec_input_names_the_field_and_value(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        _spec(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"stride": 0}, r"ConvLayer.stride must be a positive int, got 0"),
+        ({"kernel": -3}, r"ConvLayer.kernel must be a positive int, got -3"),
+        ({"pool": -1}, r"ConvLayer.pool \(0: no pool\) must be an int >= 0, got -1"),
+        ({"pool": 3, "pool_padding": 2}, r"pool_padding must be at most pool // 2 = 1, got 2"),
+        ({"padding": 1.5}, r"ConvLayer.padding must be an int >= 0, got 1.5"),
+    ],
+)
+def test_bad_layer_input_names_the_field_and_value(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ConvLayer(**kwargs)
+
+
+def test_bad_widths_name_the_layer_and_value():
+    spec = _spec()
+    with pytest.raises(ValueError, match=r"width n_3 must be a positive int, got 0"):
+        spec.network((4, 4, 0, 4, 4, 4, 4), jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match=r"width n_1 must be a positive int, got -2"):
+        spec.widths(-2)
+    with pytest.raises(ValueError, match=r"has 3 entries but the CNN has L = 7"):
+        spec.widths((4, 4, 4))
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cnn_spec_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cnn")
+    f = root / "cnn.py"
+    f.write_text(
+        "import numpy as np\nimport mfspec as mf\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.uniform(-1, 1, (24, 3 * 8 * 8)).astype(np.float32)\n"
+        "y = mf.data.one_hot(rng.integers(0, 3, 24), 3)\n"
+        "layers = (mf.conv.ConvLayer(stride=2), mf.conv.ConvLayer(pool=3))\n"
+        "spec = mf.conv.ConvSpec(name='cnn_small', data=mf.data.ArrayData(x[:16], y[:16], x[16:], y[16:]),\n"
+        "    loss=mf.loss.cross_entropy, lr=mf.lr.constant(0.05), input_shape=(3, 8, 8), layers=layers, batch_size=8)\n"
+        "presets = {'tiny': mf.Run(widths=(2,), iterations=6, num_evals=3, eval_samples=8)}\n"
+    )
+    return f
+
+
+def test_run_skips_the_limit_with_a_note_and_draws_the_figure(cnn_spec_file, tmp_path, capsys):
+    assert main(["run", str(cnn_spec_file), "--preset", "tiny", "--out", str(tmp_path), "--quiet"]) == 0
+    assert "no limit for cnn_small" in capsys.readouterr().err
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert [c["kind"] for c in res["curves"]] == ["finite"]
+    assert res["config"]["spec"]["kind"] == "cnn" and res["config"]["spec"]["num_layers"] == 2
+    assert set(res["curves"][0]["metrics"]["loss"]) == {"train", "test"}
+    assert (tmp_path / "figure.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("command", ["limit", "equations", "verify"])
+def test_limit_commands_refuse_a_cnn_with_a_clear_error(cnn_spec_file, tmp_path, capsys, command):
+    argv = [command, str(cnn_spec_file)] + (["--out", str(tmp_path)] if command == "limit" else [])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"mfspec {command} works on fully connected specs (mf.Spec) only" in err and "cnn_small" in err
