@@ -4,7 +4,7 @@ For a spec: a high-accuracy limit (more nodes/particles, float64, dt/4) is the r
 limit discretization reports its sup-over-t distance to it (loss and error) and its solve time
 (compile excluded), beside an n = 800 network's distance and its training time.
 
-    python bench/bench_limit.py [--iterations 10000] [--spec isotropic_gaussians digits]
+    python bench/bench_limit.py [--iterations 10000] [--spec isotropic_gaussians tanh_nonlinear_boundary]
 
 Writes bench/results/limit_accuracy.json and prints the table.
 """
@@ -62,7 +62,14 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
         }
     else:
         ref_res = mf.Resolution(m1=4096, theta_nodes=16, data_samples=32768, dt=5e-3)
-        candidates = {"default (M1 1024)": mf.Resolution(), "M1 4096": mf.Resolution(m1=4096)}
+        # One factor at a time around the default, to see which discretization error dominates.
+        candidates = {
+            "default (M1 1024, θ 8)": mf.Resolution(),
+            "M1 256": mf.Resolution(m1=256),
+            "M1 4096": mf.Resolution(m1=4096),
+            "θ nodes 4": mf.Resolution(theta_nodes=4),
+            "θ nodes 12": mf.Resolution(theta_nodes=12),
+        }
     t0 = time.perf_counter()
     ref = mf.solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=ev64,
                                  resolution=ref_res, dtype=jnp.float64)  # fmt: skip
@@ -94,7 +101,7 @@ def main() -> None:
     ap.add_argument("--num-evals", type=int, default=30)
     ap.add_argument("--eval-samples", type=int, default=4000)
     ap.add_argument("--width", type=int, default=800)
-    ap.add_argument("--spec", nargs="+", default=["isotropic_gaussians", "digits"])
+    ap.add_argument("--spec", nargs="+", default=["isotropic_gaussians"])
     args = ap.parse_args()
     out = {"machine": {"cpu": platform.processor() or platform.machine(), "platform": platform.platform(),
                        "cores": len(jax.devices("cpu")) and __import__("os").cpu_count()},

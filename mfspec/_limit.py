@@ -54,6 +54,8 @@ SOLVERS = {
 #: Solvers without an embedded error estimate: they need a fixed dt.
 FIXED_ONLY = ("euler", "midpoint", "ralston")
 DEFAULT_HEUN_DT = 1e-2
+#: Fixed-step default: at most this many steps (dt grows past DEFAULT_HEUN_DT beyond t1 = 20).
+MAX_DEFAULT_STEPS = 2000
 
 
 def is_smooth(acts) -> bool:
@@ -138,7 +140,7 @@ def _check_dtype(dtype):
     return dtype
 
 
-def _stepping(solver: str, dt, rtol, atol, smooth: bool):
+def _stepping(solver: str, dt, rtol, atol, smooth: bool, t1: float):
     name = solver
     if name == "auto":
         name = "tsit5" if smooth else "heun"
@@ -147,7 +149,9 @@ def _stepping(solver: str, dt, rtol, atol, smooth: bool):
     if dt is None and (name in FIXED_ONLY or (name == "heun" and solver == "auto")):
         if name != "heun":
             raise ValueError(f"solve_limit: solver {name!r} has no error estimate; give dt")
-        dt = DEFAULT_HEUN_DT
+        # Long horizons (real data at a large α: the digits run to t = 150) would take tens of
+        # thousands of steps; the refined solve's dt/2 still measures the error of the wider step.
+        dt = max(DEFAULT_HEUN_DT, t1 / MAX_DEFAULT_STEPS)
     if dt is not None:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"solve_limit: dt must be a finite number > 0, got {dt!r}")
@@ -240,7 +244,7 @@ def solve_limit(
     if eval_sets is None:
         eval_sets = spec.data.eval_sets(jax.random.PRNGKey(1), eval_samples)
 
-    name, stepper, dt, controller = _stepping(solver, dt, rtol, atol, is_smooth(spec.acts))
+    name, stepper, dt, controller = _stepping(solver, dt, rtol, atol, is_smooth(spec.acts), t1)
     if max_steps is None:
         max_steps = int(math.ceil(t1 / dt - 1e-9)) if dt is not None else 16384
     sol = diffrax.diffeqsolve(

@@ -88,6 +88,40 @@ def test_particles_from_spec_collapse_and_quadrature():
         spec_particles(spec, m1=0)
 
 
+def test_many_output_head_gets_sobol_particles_with_the_right_moments():
+    """A 10-output head's β ∈ R^10 would keep 2 Gauss–Hermite nodes per axis (2^10 particles) under
+    the cap: it gets ``qmc_points`` scrambled Sobol points instead, whose moments match the law to
+    QMC accuracy (independent check: N(1, 0.1²) per component, components uncorrelated)."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20, 4))
+    spec = mf.Spec(
+        input_dim=4,
+        hidden=[mf.layer(mf.act.relu)],
+        head=mf.head(mf.act.relu, outputs=10),
+        loss=mf.loss.cross_entropy,
+        init=mf.init.usual(),
+        data=mf.data.ArrayData(x, mf.data.one_hot(rng.integers(0, 10, 20), 10)),
+        lr=mf.lr.constant(0.1),
+    )
+    p = spec_particles(spec, m1=8, nodes=8, qmc_points=512, dtype=jnp.float64)
+    assert p.sizes == (8, 512)
+    beta = np.asarray(p.thetas[1][:, :10])
+    assert np.all(np.asarray(p.thetas[1][:, 10]) == 0)  # the bias is an atom (τ3 = 0)
+    np.testing.assert_allclose(beta.mean(0), 1.0, atol=2e-3)  # MC error would be 0.1/√512 = 4e-3
+    np.testing.assert_allclose(beta.std(0), 0.1, rtol=0.03)
+    assert np.max(np.abs(np.corrcoef(beta.T) - np.eye(10))) < 0.1
+    # A grid that still keeps >= 3 nodes per axis stays a grid (q = 2 free: 8^2 = 64 <= cap).
+    assert _tanh_spec() and spec_particles(_tanh_spec(), m1=8, nodes=8).sizes == (8, 1, 8)
+
+
+def test_long_horizons_cap_the_default_fixed_step():
+    from mfspec._limit import DEFAULT_HEUN_DT, MAX_DEFAULT_STEPS, _stepping
+
+    assert _stepping("auto", None, 1e-6, 1e-8, False, 10.0)[2] == DEFAULT_HEUN_DT
+    assert _stepping("auto", None, 1e-6, 1e-8, False, 150.0)[2] == pytest.approx(150.0 / MAX_DEFAULT_STEPS)
+    assert _stepping("heun", 0.5, 1e-6, 1e-8, False, 150.0)[2] == 0.5  # an explicit dt is kept
+
+
 def test_e3_collapsed_equals_full_with_identical_atoms():
     spec, col = _collapsed()
     full = _solve(spec, spec_particles(spec, m1=8, nodes=4, collapse=False, atom_copies=3, dtype=jnp.float64))
