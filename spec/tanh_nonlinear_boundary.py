@@ -71,5 +71,9 @@ presets = {
     "default": mf.Run(
         widths=(50, 100, 200, 400, 800), seeds=3, iterations=3000, num_evals=20, eval_samples=512
     ),
+    # Not a paper figure: "paper" is the full-size study (wider nets, more seeds) for a bigger machine.
+    "paper": mf.Run(
+        widths=(100, 200, 400, 800, 1600, 3200), seeds=8, iterations=3000, num_evals=40, eval_samples=512
+    ),  # fmt: skip
     "tiny": mf.Run(widths=(6,), seeds=1, iterations=5, num_evals=3, eval_samples=20),
 }
