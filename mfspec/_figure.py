@@ -65,6 +65,9 @@ def plot_results(results: dict, path: Path) -> Path:
             if band is not None:
                 band = np.asarray([np.nan if b is None else b for b in band[: len(its)]], float)
                 ax.fill_between(its, vals[0] - band, vals[0] + band, color="black", alpha=0.2, lw=0)
+        lo, hi = ax.dataLim.y0, ax.dataLim.y1
+        if metric == "loss" and lo > 0 and hi / lo > 100:  # e.g. a CNN whose initial loss is ~10^4
+            ax.set_yscale("log")
         ax.set_xscale("symlog", linthresh=1.0)
         ax.set_xlim(left=0)
         ax.set_xlabel("iteration")

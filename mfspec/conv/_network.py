@@ -24,6 +24,8 @@ plain gradient of the minibatch-mean loss,
 Multiplying each gradient by its factor makes every filter's (and every weight entry's) SGD move
 O(1), independent of the widths, which is what makes the dynamics have a limit as n → ∞; β is a
 per-filter parameter of layer L (like the head's θ_L in eq. 38), so it takes ξ_L's schedule.
+``fan_in=True`` divides by s² n_{ℓ-1} and P n_L instead (constants times the same powers of n: the
+same factors).
 """
 
 from __future__ import annotations

@@ -121,8 +121,15 @@ class ConvSpec(eqx.Module):
         outputs: k, the number of outputs (default: the data's); checked against data and loss.
         batch_size: SGD minibatch size (paper: 100).
         w1_var: variance of W_1's entries (default 2/(s² d), the paper's N(0, 2/(9d)) for s = 3).
-        w_mean, w_var: mean and variance of the entries of W_2..W_L and β (paper: N(1, 0.1)).
+        w_mean, w_var: mean and variance of the entries of W_2..W_L and β (paper: N(1, 0.1),
+            read in its N(mean, variance) notation of Sec. 4.2.1).
         output_bias: whether ŷ has the trainable bias b_out (zero at init, as every bias is).
+        fan_in: divide by the whole fan-in, s² n_{ℓ-1} in layer ℓ ≥ 2 and P n_L at the output,
+            instead of App. C's n_{ℓ-1} and n_L. The factors are constants, so the MF scaling in n
+            and the SGD factors are the same; but App. C's form leaves each s × s sum of mean-1
+            weights undivided, so at init h_ℓ grows up to s² = 9 times per layer (Table 1 on
+            random images: 3-8.5 times, ŷ ~ 5·10^5), while with ``fan_in`` every h_ℓ stays at the
+            scale of h_1 and the logits start nearly equal.
     """
 
     name: str = eqx.field(static=True)
