@@ -128,7 +128,7 @@ def test_spec_file_without_a_spec(tmp_path):
     with pytest.raises(ValueError, match=r"defines no variable 'spec'"):
         load_spec_file(str(f))
     f.write_text("spec = 3\n")
-    with pytest.raises(TypeError, match=r"'spec' must be an mf.Spec, got int"):
+    with pytest.raises(TypeError, match=r"'spec' must be an mf.Spec or mf.conv.ConvSpec, got int"):
         load_spec_file(str(f))
 
 
