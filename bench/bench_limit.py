@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import mfspec as mf
+from mfspec._limit import is_smooth
 from mfspec._specfile import load_spec_file
 from mfspec._sweep import eval_sets_for, run_keys
 
@@ -61,7 +62,9 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
             "dt 5e-3": mf.Resolution(dt=5e-3),
         }
     else:
-        ref_res = mf.Resolution(m1=4096, theta_nodes=16, data_samples=32768, dt=5e-3)
+        # A smooth σ gets adaptive Tsit5 at rtol 1e-8 (a fixed dt = 5e-3 took > 15 min here).
+        ref_res = mf.Resolution(m1=4096, theta_nodes=16, data_samples=32768,
+                                dt=None if is_smooth(spec.acts) else 5e-3)  # fmt: skip
         # One factor at a time around the default, to see which discretization error dominates.
         candidates = {
             "default (M1 1024, θ 8)": mf.Resolution(),
@@ -72,7 +75,7 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
         }
     t0 = time.perf_counter()
     ref = mf.solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=ev64,
-                                 resolution=ref_res, dtype=jnp.float64)  # fmt: skip
+                                 resolution=ref_res, dtype=jnp.float64, rtol=1e-8, atol=1e-10)  # fmt: skip
     rows = {"reference": {"resolution": repr(ref_res), "seconds_incl_compile": time.perf_counter() - t0}}
     for name, res in candidates.items():
         sol = timed_limit(

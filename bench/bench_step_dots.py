@@ -7,8 +7,9 @@ three kinds of (B, n)·(n, n) products per inner layer: the forward H_ℓ = A W�
 δ_{ℓ-1} = δ_ℓ W and the weight gradient G = δᵀ A (``bench_train.flops_per_step``). This benchmark
 times each kind alone at the step's shapes, and a "dots-only step" (the nine inner-layer products
 chained as in backprop, with a ReLU mask so nothing folds away), in JAX and in numpy, against the
-same run's large-matmul peak. A training step cannot beat its dots-only step, so the fraction of
-peak reached here bounds the fraction ``bench_train.py`` can report.
+same run's large-matmul peak, and mfspec's own SGD step in a bare ``lax.scan``. A training step
+cannot beat its dots-only step, so the fraction of peak reached there bounds the fraction
+``bench_train.py`` can report.
 
 Writes bench/results/step_dots.json and prints a table.
 """
@@ -59,6 +60,26 @@ def dots_only_step(a0, ws):
     return delta, grads
 
 
+def real_step_rate(n: int, steps: int = 200, reps: int = 3) -> float:
+    """Steps/s of mfspec's own SGD step (``_train._sgd_step``, data draws included) on the default
+    spec at width n, in a bare ``lax.scan`` (no evaluation branch), compile excluded."""
+    from mfspec._network import params
+    from mfspec._specfile import load_spec_file
+    from mfspec._train import _sgd_step
+
+    spec = load_spec_file("isotropic_gaussians").spec
+    net = spec.network(spec.widths(n), jax.random.PRNGKey(0), dtype=jnp.float32)
+    key = jax.random.PRNGKey(1)
+
+    @jax.jit
+    def run(p):
+        return jax.lax.scan(lambda p, k: (_sgd_step(spec, net, p, key, k)[0], None), p, jnp.arange(steps))[0]
+
+    p0 = params(net)
+    jax.block_until_ready(run(p0))
+    return steps / _best_time(lambda: jax.block_until_ready(run(p0)), reps)
+
+
 def bench_width(n: int, batch: int, reps: int) -> dict:
     rng = np.random.default_rng(0)
     a = rng.standard_normal((batch, n), dtype=np.float32)
@@ -84,6 +105,8 @@ def bench_width(n: int, batch: int, reps: int) -> dict:
     t = _best_time(lambda: jax.block_until_ready(step(ja, ws)), reps)
     out["dots_only_step_gflops"] = 9 * flops / t / 1e9
     out["dots_only_steps_per_s"] = 1.0 / t
+    if batch == 100:  # the default spec's batch: compare with mfspec's real step
+        out["mfspec_step_steps_per_s"] = real_step_rate(n)
     return out
 
 
@@ -106,7 +129,8 @@ def main() -> None:
         npc = "  ".join(f"{v:.0f}" for v in r["numpy_gflops"].values())
         print(f"n={r['width']:4d}  jax {cells}  | numpy {npc}  | dots-only step "
               f"{r['dots_only_step_gflops']:.0f} GFLOP/s ({r['dots_only_step_gflops'] / p:.0%}), "
-              f"{r['dots_only_steps_per_s']:.0f} steps/s")  # fmt: skip
+              f"{r['dots_only_steps_per_s']:.0f} steps/s | mfspec step "
+              f"{r.get('mfspec_step_steps_per_s', float('nan')):.0f} steps/s")  # fmt: skip
 
 
 if __name__ == "__main__":
