@@ -20,6 +20,20 @@ def _positive_int(value, where: str) -> int:
     return value
 
 
+def normalize_widths(width, num_layers: int, what: str = "spec") -> tuple[int, ...]:
+    """A width (the same n in every layer) or per-layer widths → a checked tuple n_1..n_L."""
+    if isinstance(width, int) and not isinstance(width, bool):
+        width = (width,) * num_layers
+    width = tuple(width)
+    if len(width) != num_layers:
+        raise ValueError(
+            f"widths {width} has {len(width)} entries but the {what} has L = {num_layers} layers"
+        )
+    for ell, n in enumerate(width, start=1):
+        _positive_int(n, f"width n_{ell}")
+    return width
+
+
 class Spec(eqx.Module):
     """A multilayer network in MF scaling (MATH.md sec. 1; paper eq. 38) and how it is trained.
 
@@ -116,16 +130,7 @@ class Spec(eqx.Module):
 
     def widths(self, width: int | Sequence[int]) -> tuple[int, ...]:
         """Normalize a width (uniform) or per-layer widths to a checked tuple n_1..n_L."""
-        if isinstance(width, int) and not isinstance(width, bool):
-            width = (width,) * self.num_layers
-        width = tuple(width)
-        if len(width) != self.num_layers:
-            raise ValueError(
-                f"widths {width} has {len(width)} entries but the spec has L = {self.num_layers} layers"
-            )
-        for ell, n in enumerate(width, start=1):
-            _positive_int(n, f"width n_{ell}")
-        return width
+        return normalize_widths(width, self.num_layers, "spec")
 
     def network(self, width: int | Sequence[int], key, dtype=None):
         """The finite network of MATH.md sec. 1 at widths n_1..n_L, drawn from the init law."""

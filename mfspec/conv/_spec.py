@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 
+from mfspec._spec import normalize_widths
 from mfspec.data._base import Dataset
 from mfspec.loss import Loss
 from mfspec.lr import LearningRate
@@ -243,16 +244,7 @@ class ConvSpec(eqx.Module):
 
     def widths(self, width: int | Sequence[int]) -> tuple[int, ...]:
         """Normalize a width (n filters in every layer) or per-layer widths to a tuple n_1..n_L."""
-        if isinstance(width, int) and not isinstance(width, bool):
-            width = (width,) * self.num_layers
-        width = tuple(width)
-        if len(width) != self.num_layers:
-            raise ValueError(
-                f"widths {width} has {len(width)} entries but the CNN has L = {self.num_layers} layers"
-            )
-        for ell, n in enumerate(width, start=1):
-            _positive_int(n, f"width n_{ell}")
-        return width
+        return normalize_widths(width, self.num_layers, "CNN")
 
     def network(self, width: int | Sequence[int], key, dtype=None):
         """A ``ConvNetwork`` with n_ℓ filters per layer, drawn from the paper's init (App. C)."""
