@@ -121,9 +121,12 @@ class Activation(eqx.Module):
         Returns:
             array of shape (..., n) if k = 1 else (..., n, k).
         """
-        comps = [theta[..., i] for i in range(self.q)]
-        outs = self._fn(*comps, h)
+        outs = self.components(theta, h)
         return outs[0] if self.k == 1 else jnp.stack(outs, axis=-1)
+
+    def components(self, theta, h) -> tuple:
+        """σ's k outputs as a tuple of arrays shaped like ``h`` (arguments as for ``__call__``)."""
+        return self._fn(*[theta[..., i] for i in range(self.q)], h)
 
     def latex(self) -> str:
         body = ", ".join(sp.latex(e) for e in self.exprs)
