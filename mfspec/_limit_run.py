@@ -43,6 +43,21 @@ class Resolution:
     data_samples: int = 8192  # general sampler: fixed sample size
     dt: float | None = None  # None: the solver's default (Heun 1e-2 for a kinked σ; adaptive else)
 
+    def __post_init__(self):
+        # Checked here, so that a bad --limit-* flag fails before the width sweep trains.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "dt":
+                if value is not None and (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not value > 0
+                    or value == float("inf")
+                ):
+                    raise ValueError(f"Resolution.dt must be a finite number > 0 or None, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Resolution.{field.name} must be a positive int, got {value!r}")
+
     def refined(self) -> Resolution:
         return Resolution(
             s_nodes=self.s_nodes * 3 // 2,
@@ -100,13 +115,15 @@ def limit_with_error_bar(spec, *, iterations: int, num_evals: int, eval_sets: di
     return coarse, fine, bar
 
 
-def limit_record(spec, run: Run, *, seed: int = 0, progress: bool = True, dtype=None) -> dict:
+def limit_record(spec, run: Run, *, seed: int = 0, progress: bool = True, dtype=None,
+                 resolution: Resolution = Resolution()) -> dict:  # fmt: skip
     """The "limit" curve of results.json on the run's grid and evaluation samples."""
     start = time.perf_counter()
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(seed))
     coarse, fine, bar = limit_with_error_bar(
-        spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets, dtype=dtype
-    )
+        spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets, dtype=dtype,
+        resolution=resolution,
+    )  # fmt: skip
     return curve_record(
         "limit", None, None, coarse.curve,
         error_bar=nest_metrics({k: list(map(float, v)) for k, v in bar.items()}),
@@ -115,4 +132,5 @@ def limit_record(spec, run: Run, *, seed: int = 0, progress: bool = True, dtype=
         dt=coarse.dt,
         seconds=time.perf_counter() - start,
         seconds_single_solve=coarse.seconds,
+        resolution=dataclasses.asdict(resolution),
     )  # fmt: skip

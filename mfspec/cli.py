@@ -26,6 +26,39 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_resolution(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--limit-m1",
+        type=int,
+        default=None,
+        help="layer-1 particles of the limit (default 1024; the refined solve doubles it)",
+    )
+    p.add_argument(
+        "--limit-dt",
+        type=float,
+        default=None,
+        help="fixed time step of the limit (default: Heun max(0.01, t/2000) for a kinked σ)",
+    )
+    p.add_argument(
+        "--limit-qmc", type=int, default=None, help="Sobol particles of a many-output head (default 256)"
+    )
+
+
+def _resolution(args):
+    """The limit's ``Resolution`` from the --limit-* flags (validated before any training)."""
+    from mfspec._limit_run import Resolution
+
+    given = {"m1": ("--limit-m1", args.limit_m1), "dt": ("--limit-dt", args.limit_dt),
+             "qmc_points": ("--limit-qmc", args.limit_qmc)}  # fmt: skip
+    for field, (flag, value) in given.items():
+        if value is not None:
+            try:
+                Resolution(**{field: value})
+            except ValueError as err:
+                raise ValueError(f"{flag} {value!r}: {err}") from None
+    return Resolution(**{field: value for field, (_, value) in given.items() if value is not None})
+
+
 def _override(run, args):
     import dataclasses
 
@@ -47,6 +80,7 @@ def cmd_run(args) -> int:
     sf = load_spec_file(args.spec)
     spec = sf.variant(args.variant)
     run = _override(sf.preset(args.preset), args)
+    resolution = _resolution(args)
     out = args.out or Path("runs") / spec.name
     print(
         f"mfspec run: {spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
@@ -59,7 +93,7 @@ def cmd_run(args) -> int:
     run_sweep(spec, run, results=results, out=out, seed=args.seed, progress=not args.quiet)
     if _has_limit(spec):
         if not args.no_limit:
-            _add_limit(spec, run, results, args)
+            _add_limit(spec, run, results, args, resolution)
     elif not args.no_limit:
         print(
             f"mfspec run: no limit for {spec.name}: {_NO_LIMIT}; drawing the finite-n curves only",
@@ -93,11 +127,11 @@ def _fully_connected(spec, command: str):
     return spec
 
 
-def _add_limit(spec, run, results, args) -> None:
+def _add_limit(spec, run, results, args, resolution) -> None:
     """Solve the limit on the sweep's evaluation grid and append it, with its error bar."""
     from mfspec._limit_run import limit_record
 
-    rec = limit_record(spec, run, seed=args.seed)
+    rec = limit_record(spec, run, seed=args.seed, resolution=resolution)
     bar = {m: max((v for v in rec["error_bar"][m][s] if v is not None), default=0.0)
            for m in rec["error_bar"] for s in rec["error_bar"][m]}  # fmt: skip
     print(
@@ -116,9 +150,10 @@ def cmd_limit(args) -> int:
     sf = load_spec_file(args.spec)
     spec = _fully_connected(sf.variant(args.variant), "mfspec limit")
     run = sf.preset(args.preset)
+    resolution = _resolution(args)
     out = args.out or Path("runs") / f"{spec.name}_limit"
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
-    _add_limit(spec, run, results, args)
+    _add_limit(spec, run, results, args, resolution)
     write_json(out / "results.json", results)
     plot_results(results, out / "figure.png")
     print(f"wrote {out / 'results.json'}", file=sys.stderr)
@@ -156,9 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--seeds", type=int, help="override the preset's number of seeds")
     p_run.add_argument("--iterations", type=int, help="override the preset's iterations")
     p_run.add_argument("--no-limit", action="store_true", help="skip the limit curve")
+    _add_resolution(p_run)
     p_run.set_defaults(func=cmd_run)
     p_lim = sub.add_parser("limit", help="solve the limit alone, with its error bar")
     _add_common(p_lim)
+    _add_resolution(p_lim)
     p_lim.set_defaults(func=cmd_limit)
     p_eq = sub.add_parser("equations", help="print the generated formal system")
     p_eq.add_argument("spec", nargs="?", default=None)

@@ -61,3 +61,19 @@ def test_limit_curve_has_error_bar_and_is_drawn(tmp_path):
     # At t = 0 the limit's loss and an n = 8 network's differ by finite-n effects only: both near the
     # same value on the same evaluation sample.
     assert abs(lim["metrics"]["loss"]["test"][0] - fin["metrics"]["loss"]["test"][0]) < 0.3
+
+
+def test_limit_resolution_flags_reach_the_solve(tmp_path):
+    args = ["limit", "tanh_nonlinear_boundary", "--preset", "tiny", "--out", str(tmp_path), "--quiet"]
+    assert main([*args, "--limit-m1", "64", "--limit-dt", "0.05"]) == 0
+    (lim,) = json.loads((tmp_path / "results.json").read_text())["curves"]
+    assert lim["method"] == "particles" and lim["dt"] == 0.05
+    assert lim["resolution"]["m1"] == 64 and lim["resolution"]["dt"] == 0.05
+
+
+@pytest.mark.parametrize("flag, value", [("--limit-m1", "0"), ("--limit-dt", "-1"), ("--limit-qmc", "-3")])
+def test_bad_resolution_flag_fails_before_training(tmp_path, capsys, flag, value):
+    code = main(["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", flag, value])
+    assert code == 2
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "results.json").exists()
