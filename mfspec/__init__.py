@@ -4,10 +4,11 @@ limit (Nguyen 2019, "Mean Field Limit of the Learning Dynamics of Multilayer Neu
 from mfspec import act, conv, data, init, loss, lr
 from mfspec._formal import FormalSystem, WeightedBatch
 from mfspec._limit import LimitSolution, refinement_gap, solve_limit
-from mfspec._limit_run import Resolution, solve_default_limit
+from mfspec._limit_run import solve_default_limit
 from mfspec._network import MFNetwork, batch_loss, scaled_gradients
 from mfspec._particles import Particles, empirical_particles, spec_particles
 from mfspec._radial import is_rotation_invariant, radial_setup
+from mfspec._resolution import Resolution
 from mfspec._spec import Run, Spec, eval_iterations
 from mfspec._specfile import load_spec_file
 from mfspec._train import Curve, evaluate, metric_names, train

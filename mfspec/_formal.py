@@ -23,6 +23,10 @@ gradients ∇̃ŷ and the G's its full-batch scaled gradient step per unit time 
 ``∂ŷ/∂(particle coordinate) = π × Δ`` — the backward is reverse-mode differentiation of the forward
 divided by the particle weights, written out so that each paper quantity can be inspected.
 
+The rates never form a per-sample Δ_θ or Δ_W: they contract the recursion with s_b ∂_2L from the
+head down (``FormalSystem._contracted``), one vector-Jacobian product of σ_ℓ per layer, and take
+E⟨∂_2L, Δ_{W,ℓ}⟩ as one matmul of ⟨∂_2L, Δ_{H,ℓ}⟩ with σ_{ℓ-1}. ``deltas`` keeps every Δ per sample.
+
 The expectation over P is a weighted sum over a ``WeightedBatch``; a different representation of P
 (e.g. a symmetry-reduced quadrature) plugs in by passing a different batch.
 """

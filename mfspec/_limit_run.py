@@ -6,8 +6,9 @@ allows, on the finite curves' grid and evaluation samples, with its own error ba
 - Otherwise: d-dimensional particles (Sobol layer 1, Gauss–Hermite/collapsed deeper layers) and the
   exact full-batch expectation for a finite dataset, or a fixed sample for a sampler.
 
-The error bar is the pointwise gap to a refined solve (more nodes/particles, a new larger data
-sample, dt/2): a conservative estimate of the coarse solve's discretization error.
+The error bar is the pointwise gap to a refined solve (``Resolution.refined``: more nodes/particles,
+a new larger data sample, half the time step — dt/2 for a fixed step, tolerances / 2^5 for an
+adaptive one): a conservative estimate of the coarse solve's discretization error.
 """
 
 from __future__ import annotations
@@ -20,55 +21,11 @@ import numpy as np
 
 from mfspec._limit import LimitSolution, solve_limit
 from mfspec._radial import is_rotation_invariant, radial_setup
+from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
+from mfspec._resolution import Resolution
 from mfspec._results import curve_record, nest_metrics
 from mfspec._spec import Run
 from mfspec._sweep import eval_sets_for
-
-
-@dataclasses.dataclass(frozen=True)
-class Resolution:
-    """Discretization sizes of one limit solve."""
-
-    # Radial sizes measured on the Fig. 5 net. At t = 0 against (32, 512, 32, 8) nodes: |w| and |x|
-    # converge spectrally (8 and 16 nodes: < 1e-8), while the direction cosine U carries the ReLU
-    # kink and converges like M^-1.8 (64: 6e-4, 256: 4e-5). Over t ≤ 10 (bench/bench_limit.py) the
-    # trained ŷ(|x|) sharpens into a radius threshold and |x| needs more nodes (16: 1.2e-3 off a
-    # reference, 24: 4e-4), so it gets 32.
-    s_nodes: int = 8  # radial: |w| nodes
-    u_nodes: int = 256  # radial: direction-cosine nodes
-    r_nodes: int = 32  # radial: |x| nodes per class
-    theta_nodes: int = 8  # Gauss–Hermite nodes per non-atomic θ component
-    m1: int = 1024  # general: layer-1 particles
-    qmc_points: int = 256  # Sobol particles of a layer too high-dimensional for a grid (k-output head)
-    data_samples: int = 8192  # general sampler: fixed sample size
-    dt: float | None = None  # None: the solver's default (Heun 1e-2 for a kinked σ; adaptive else)
-
-    def __post_init__(self):
-        # Checked here, so that a bad --limit-* flag fails before the width sweep trains.
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if field.name == "dt":
-                if value is not None and (
-                    isinstance(value, bool)
-                    or not isinstance(value, (int, float))
-                    or not value > 0
-                    or value == float("inf")
-                ):
-                    raise ValueError(f"Resolution.dt must be a finite number > 0 or None, got {value!r}")
-            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Resolution.{field.name} must be a positive int, got {value!r}")
-
-    def refined(self) -> Resolution:
-        return Resolution(
-            s_nodes=self.s_nodes * 3 // 2,
-            u_nodes=self.u_nodes * 3 // 2,
-            r_nodes=self.r_nodes * 3 // 2,
-            theta_nodes=self.theta_nodes * 3 // 2,
-            m1=self.m1 * 2,
-            qmc_points=self.qmc_points * 2,
-            data_samples=self.data_samples * 2,
-            dt=None if self.dt is None else self.dt / 2,
-        )
 
 
 def method_of(spec) -> str:
@@ -81,7 +38,7 @@ def solve_default_limit(
     iterations: int,
     num_evals: int = 30,
     eval_sets: dict,
-    resolution: Resolution = Resolution(),
+    resolution: Resolution = DEFAULT_RESOLUTION,
     dtype=None,
     data_key=None,
     **solve_kwargs,
@@ -90,6 +47,7 @@ def solve_default_limit(
     kw = dict(iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, dtype=dtype, **solve_kwargs)
     if resolution.dt is not None:
         kw["dt"] = resolution.dt
+    kw.setdefault("step_divisor", resolution.step_divisor)
     if method_of(spec) == "radial":
         system, p0, batch = radial_setup(
             spec, s_nodes=resolution.s_nodes, u_nodes=resolution.u_nodes, r_nodes=resolution.r_nodes,
@@ -104,7 +62,7 @@ def solve_default_limit(
 
 
 def limit_with_error_bar(spec, *, iterations: int, num_evals: int, eval_sets: dict, dtype=None,
-                         resolution: Resolution = Resolution()):  # fmt: skip
+                         resolution: Resolution = DEFAULT_RESOLUTION):  # fmt: skip
     """(coarse solution, refined solution, pointwise |coarse − refined| per metric)."""
     coarse = solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets,
                                  dtype=dtype, resolution=resolution)  # fmt: skip
@@ -116,8 +74,12 @@ def limit_with_error_bar(spec, *, iterations: int, num_evals: int, eval_sets: di
 
 
 def limit_record(spec, run: Run, *, seed: int = 0, progress: bool = True, dtype=None,
-                 resolution: Resolution = Resolution()) -> dict:  # fmt: skip
-    """The "limit" curve of results.json on the run's grid and evaluation samples."""
+                 resolution: Resolution | None = None) -> dict:  # fmt: skip
+    """The "limit" curve of results.json on the run's grid and evaluation samples.
+
+    ``resolution`` defaults to the run's (``Run.limit``, from the spec file's preset).
+    """
+    resolution = run.limit if resolution is None else resolution
     start = time.perf_counter()
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(seed))
     coarse, fine, bar = limit_with_error_bar(

@@ -5,6 +5,7 @@ Written atomically after each finished curve, so an interrupted sweep keeps what
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -63,6 +64,7 @@ def run_config(run: Run) -> dict:
         "iterations": run.iterations,
         "num_evals": run.num_evals,
         "eval_samples": run.eval_samples,
+        "limit": dataclasses.asdict(run.limit),
     }
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 
+from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
+from mfspec._resolution import Resolution
 from mfspec.act import Activation
 from mfspec.data._base import Dataset
 from mfspec.init import Init, Usual
@@ -163,6 +165,8 @@ class Run(eqx.Module):
         iterations: SGD steps per run.
         num_evals: number of log-spaced evaluation iterations (0 and the last are included).
         eval_samples: size of each fixed evaluation sample (paper: 10^4).
+        limit: the limit solve's ``Resolution`` (default: ``Resolution()``), for a task that needs
+            more particles or a finer step than the defaults.
     """
 
     widths: tuple = eqx.field(static=True, default=(50, 100, 200))
@@ -170,6 +174,7 @@ class Run(eqx.Module):
     iterations: int = eqx.field(static=True, default=1000)
     num_evals: int = eqx.field(static=True, default=30)
     eval_samples: int = eqx.field(static=True, default=2000)
+    limit: Resolution = eqx.field(static=True, default=DEFAULT_RESOLUTION)
 
     def __check_init__(self):
         if not self.widths:
@@ -182,6 +187,8 @@ class Run(eqx.Module):
         _positive_int(self.iterations, "Run.iterations")
         _positive_int(self.num_evals, "Run.num_evals")
         _positive_int(self.eval_samples, "Run.eval_samples")
+        if not isinstance(self.limit, Resolution):
+            raise TypeError(f"Run.limit must be an mf.Resolution, got {self.limit!r}")
 
 
 def eval_iterations(iterations: int, num_evals: int) -> tuple[int, ...]:

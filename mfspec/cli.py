@@ -44,9 +44,11 @@ def _add_resolution(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _resolution(args):
-    """The limit's ``Resolution`` from the --limit-* flags (validated before any training)."""
-    from mfspec._limit_run import Resolution
+def _resolution(args, run):
+    """The run's limit ``Resolution`` with the --limit-* flags applied (validated before training)."""
+    import dataclasses
+
+    from mfspec._resolution import Resolution
 
     given = {"m1": ("--limit-m1", args.limit_m1), "dt": ("--limit-dt", args.limit_dt),
              "qmc_points": ("--limit-qmc", args.limit_qmc)}  # fmt: skip
@@ -56,7 +58,7 @@ def _resolution(args):
                 Resolution(**{field: value})
             except ValueError as err:
                 raise ValueError(f"{flag} {value!r}: {err}") from None
-    return Resolution(**{field: value for field, (_, value) in given.items() if value is not None})
+    return dataclasses.replace(run.limit, **{f: v for f, (_, v) in given.items() if v is not None})
 
 
 def _override(run, args):
@@ -80,7 +82,7 @@ def cmd_run(args) -> int:
     sf = load_spec_file(args.spec)
     spec = sf.variant(args.variant)
     run = _override(sf.preset(args.preset), args)
-    resolution = _resolution(args)
+    resolution = _resolution(args, run)
     out = args.out or Path("runs") / spec.name
     print(
         f"mfspec run: {spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
@@ -150,7 +152,7 @@ def cmd_limit(args) -> int:
     sf = load_spec_file(args.spec)
     spec = _fully_connected(sf.variant(args.variant), "mfspec limit")
     run = sf.preset(args.preset)
-    resolution = _resolution(args)
+    resolution = _resolution(args, run)
     out = args.out or Path("runs") / f"{spec.name}_limit"
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     _add_limit(spec, run, results, args, resolution)

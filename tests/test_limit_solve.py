@@ -122,6 +122,44 @@ def test_long_horizons_cap_the_default_fixed_step():
     assert _stepping("heun", 0.5, 1e-6, 1e-8, False, 150.0)[2] == 0.5  # an explicit dt is kept
 
 
+def test_refined_resolution_halves_the_time_step():
+    from mfspec._limit import DEFAULT_HEUN_DT, _stepping
+
+    assert mf.Resolution().refined().step_divisor == 2
+    assert mf.Resolution(dt=0.3).refined().dt == 0.3  # the divisor, not dt, carries the refinement
+    # Kinked σ, default step: dt/2. Explicit step: dt/2. Smooth σ: tolerances / 2^5.
+    assert _stepping("auto", None, 1e-6, 1e-8, False, 10.0, 2)[2] == DEFAULT_HEUN_DT / 2
+    assert _stepping("heun", 0.5, 1e-6, 1e-8, False, 150.0, 2)[2] == 0.25
+    controller = _stepping("auto", None, 1e-6, 1e-8, True, 10.0, 2)[3]
+    assert (controller.rtol, controller.atol) == pytest.approx((1e-6 / 32, 1e-8 / 32))
+
+
+def test_refined_adaptive_solve_takes_shorter_steps():
+    spec = _tanh_spec()
+    p0 = spec_particles(spec, m1=8, nodes=4)
+    steps = [solve_limit(spec, t1=2.0, particles=p0, step_divisor=s, rtol=1e-4, atol=1e-6).num_steps
+             for s in (1, 2)]  # fmt: skip
+    assert 1.3 * steps[0] < steps[1] < 4 * steps[0]
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"m1": 0}, "Resolution.m1"),
+        ({"dt": float("nan")}, "Resolution.dt"),
+        ({"step_divisor": 1.5}, "step_divisor"),
+    ],
+)
+def test_bad_resolution_names_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        mf.Resolution(**kwargs)
+
+
+def test_run_limit_must_be_a_resolution():
+    with pytest.raises(TypeError, match="Run.limit"):
+        mf.Run(limit={"m1": 2048})
+
+
 def test_e3_collapsed_equals_full_with_identical_atoms():
     spec, col = _collapsed()
     full = _solve(spec, spec_particles(spec, m1=8, nodes=4, collapse=False, atom_copies=3, dtype=jnp.float64))

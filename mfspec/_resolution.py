@@ -1,0 +1,62 @@
+"""How finely one limit solve is discretized (``Resolution``): nodes, particles, data sample, step.
+
+A spec file's preset may carry one (``mf.Run(limit=mf.Resolution(m1=2048))``) when its task needs
+more than the defaults; ``mfspec run --limit-m1/--limit-dt/--limit-qmc`` override it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolution:
+    """Discretization sizes of one limit solve."""
+
+    # Radial sizes measured on the Fig. 5 net. At t = 0 against (32, 512, 32, 8) nodes: |w| and |x|
+    # converge spectrally (8 and 16 nodes: < 1e-8), while the direction cosine U carries the ReLU
+    # kink and converges like M^-1.8 (64: 6e-4, 256: 4e-5). Over t ≤ 10 (bench/bench_limit.py) the
+    # trained ŷ(|x|) sharpens into a radius threshold and |x| needs more nodes (16: 1.2e-3 off a
+    # reference, 24: 4e-4), so it gets 32.
+    s_nodes: int = 8  # radial: |w| nodes
+    u_nodes: int = 256  # radial: direction-cosine nodes
+    r_nodes: int = 32  # radial: |x| nodes per class
+    theta_nodes: int = 8  # Gauss–Hermite nodes per non-atomic θ component
+    m1: int = 1024  # general: layer-1 particles
+    qmc_points: int = 256  # Sobol particles of a layer too high-dimensional for a grid (k-output head)
+    data_samples: int = 8192  # general sampler: fixed sample size
+    dt: float | None = None  # None: the solver's default (Heun 1e-2 for a kinked σ; adaptive else)
+    step_divisor: int = 1  # the time step divided by this (adaptive: tolerances by its 5th power)
+
+    def __post_init__(self):
+        # Checked here, so that a bad --limit-* flag fails before the width sweep trains.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "dt":
+                if value is not None and (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not value > 0
+                    or value == float("inf")
+                ):
+                    raise ValueError(f"Resolution.dt must be a finite number > 0 or None, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Resolution.{field.name} must be a positive int, got {value!r}")
+
+    def refined(self) -> Resolution:
+        """More nodes and particles, a larger data sample and half the time step (the error bar's)."""
+        return Resolution(
+            s_nodes=self.s_nodes * 3 // 2,
+            u_nodes=self.u_nodes * 3 // 2,
+            r_nodes=self.r_nodes * 3 // 2,
+            theta_nodes=self.theta_nodes * 3 // 2,
+            m1=self.m1 * 2,
+            qmc_points=self.qmc_points * 2,
+            data_samples=self.data_samples * 2,
+            dt=self.dt,
+            step_divisor=self.step_divisor * 2,
+        )
+
+
+#: The defaults, as a module-level value so that function defaults can share it.
+DEFAULT = Resolution()
