@@ -227,9 +227,9 @@ class FormalSystem(eqx.Module):
     def _contracted(self, p: Particles, x, cotangent):
         """The Δ recursion of eq. 39 contracted with one direction per sample, as the rates need it.
 
-        ``cotangent`` maps ŷ (B, k) to (B, k) (s_b ∂_2L for the rates). Returns ŷ, σ_1..σ_{L-1}
-        (each (B, M_ℓ)), ⟨cot, Δ_{H,ℓ}⟩ per sample (each (B, M_ℓ)) and Σ_b ⟨cot, Δ_{θ,ℓ}⟩ (each
-        (M_ℓ, q_ℓ)). Each layer is one vector-Jacobian product of σ_ℓ (``summed_pullback``) and
+        ``cotangent`` maps ŷ (B, k) to (B, k) (s_b ∂_2L for the rates). Returns that cotangent at
+        ŷ, σ_1..σ_{L-1} (each (B, M_ℓ)), ⟨cot, Δ_{H,ℓ}⟩ per sample (each (B, M_ℓ)) and
+        Σ_b ⟨cot, Δ_{θ,ℓ}⟩ (each (M_ℓ, q_ℓ)). Each layer is one vector-Jacobian product of σ_ℓ (``summed_pullback``) and
         B_ℓ = (π_{ℓ+1} ⊙ ⟨cot, Δ_{H,ℓ+1}⟩) F_{ℓ+1} one matmul: the same recursion as
         ``_backward``, without its per-sample ∇_θσ.
         """
@@ -242,7 +242,7 @@ class FormalSystem(eqx.Module):
         for ell in range(L - 2, -1, -1):  # 0-based layer index ℓ-1; B_ℓ from layer ℓ+1
             b = (d_h[ell + 1] * p.weights[ell + 1]) @ p.kernels[ell]
             (sig[ell],), g_th[ell], d_h[ell] = summed_pullback(self.acts[ell], p.thetas[ell], hs[ell], (b,))
-        return yhat, sig, d_h, g_th
+        return e, sig, d_h, g_th
 
     def deltas(self, p: Particles, x) -> Deltas:
         """All Δ's of eq. 39 for x (B, d), output index uncontracted (memory ~ B·M_ℓ·M_{ℓ-1}·k)."""
@@ -269,8 +269,7 @@ class FormalSystem(eqx.Module):
         x, s = batch.x, batch.weights
         # ∂_2 L with the sample weights folded in: the cotangent of the contraction.
         cotangent = lambda yhat: self.loss_grad(batch.y, yhat) * s[:, None]  # noqa: E731
-        yhat, sig, d_h, g_theta = self._contracted(p, x, cotangent)
-        e = cotangent(yhat)  # CSE'd with the one inside the contraction
+        e, sig, d_h, g_theta = self._contracted(p, x, cotangent)
         g_theta = tuple(g_theta)
         g_w1 = d_h[0].T @ x
         g_kernels = tuple(d_h[ell].T @ sig[ell - 1] for ell in range(1, len(self.acts)))

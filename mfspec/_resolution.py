@@ -25,7 +25,7 @@ class Resolution:
     m1: int = 1024  # general: layer-1 particles
     qmc_points: int = 256  # Sobol particles of a layer too high-dimensional for a grid (k-output head)
     data_samples: int = 8192  # general sampler: fixed sample size
-    dt: float | None = None  # None: the solver's default (Heun 1e-2 for a kinked σ; adaptive else)
+    dt: float | None = None  # None: the solver's default (kinked σ: Heun max(0.01, t/2000); else adaptive)
     step_divisor: int = 1  # the time step divided by this (adaptive: tolerances by its 5th power)
 
     def __post_init__(self):
