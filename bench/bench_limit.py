@@ -64,7 +64,7 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
     else:
         # A smooth σ gets adaptive Tsit5 at rtol 1e-8 (a fixed dt = 5e-3 took > 15 min here).
         ref_res = mf.Resolution(m1=4096, theta_nodes=16, data_samples=32768,
-                                dt=None if is_smooth(spec.acts) else 5e-3)  # fmt: skip
+                                dt=None if is_smooth(spec) else 5e-3)  # fmt: skip
         # One factor at a time around the default, to see which discretization error dominates.
         candidates = {
             "default (M1 1024, θ 8)": mf.Resolution(),

@@ -223,10 +223,10 @@ def bench_torch(spec, width: int, seconds: float, seed: int = 0, threads: int | 
     def t(a):
         return torch.from_numpy(np.array(a, dtype=np.float32)).requires_grad_(True)
 
-    w1 = t(net.w1)  # (n, d)
-    biases = [t(net.thetas[i][:, 0]) for i in range(L - 1)]  # (n,)
-    beta, b_head = t(net.thetas[-1][:, 0]), t(net.thetas[-1][:, 1])  # head: β relu(h + b)
-    kernels = [t(w) for w in net.kernels]  # (n, n)
+    w1 = t(net.layers[0].w)  # (n, d)
+    biases = [t(net.layers[i].theta[:, 0]) for i in range(L - 1)]  # (n,)
+    beta, b_head = t(net.layers[-1].theta[:, 0]), t(net.layers[-1].theta[:, 1])  # head: β relu(h + b)
+    kernels = [t(s.w) for s in net.layers[1:]]  # (n, n)
     b_out = t(net.out_bias)  # (1,)
     assert net.acts[-1].q == 2 and all(a.q == 1 for a in net.acts[:-1])
 

@@ -33,10 +33,13 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from mfspec._curves import Curve, eval_iterations, metric_names
 from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._particles import Particles, pack, spec_particles, unpack
-from mfspec._spec import eval_iterations
-from mfspec._train import Curve, metric_names
+from mfspec._particles import spec_particles
+from mfspec._radial import is_rotation_invariant, radial_setup
+from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
+from mfspec._resolution import Resolution
+from mfspec._state import Particles, pack, unpack
 
 #: SymPy heads whose presence makes σ non-smooth (a kink or jump).
 NONSMOOTH = (sp.Max, sp.Min, sp.Heaviside, sp.Abs, sp.Piecewise, sp.sign, sp.floor, sp.ceiling)
@@ -58,9 +61,10 @@ DEFAULT_HEUN_DT = 1e-2
 MAX_DEFAULT_STEPS = 2000
 
 
-def is_smooth(acts) -> bool:
-    """Whether every σ_ℓ is free of kinks (no Max/Min/Heaviside/Abs/Piecewise/sign/floor/ceiling)."""
-    return not any(e.has(*NONSMOOTH) for act in acts for e in act.exprs)
+def is_smooth(spec) -> bool:
+    """Whether every σ_ℓ (and σ* of a local layer) is free of kinks (no Max/Min/Heaviside/Abs/
+    Piecewise/sign/floor/ceiling)."""
+    return not any(e.has(*NONSMOOTH) for kind in spec.layers for e in kind.exprs())
 
 
 def data_expectation(spec, *, samples: int = 8192, key=None, dtype=None) -> WeightedBatch:
@@ -94,6 +98,8 @@ class LimitSolution:
         solver, dt: the time stepping used (dt None for adaptive).
         num_steps: accepted steps; rejected: rejected steps (adaptive only).
         seconds: wall time of the solve and the metrics (compilation included).
+        initial: the initial state.
+        method: "radial" (the symmetry-reduced system), "particles", or "custom" (a given system).
     """
 
     curve: Curve
@@ -107,6 +113,7 @@ class LimitSolution:
     rejected: int
     seconds: float
     initial: Particles
+    method: str = "particles"
 
     def at(self, t) -> Particles:
         """The particle state at time t (needs ``solve_limit(..., dense=True)``)."""
@@ -175,13 +182,15 @@ def solve_limit(
     iterations: int | None = None,
     eval_ts=None,
     num_evals: int = 30,
+    resolution: Resolution = DEFAULT_RESOLUTION,
+    method: str = "auto",
     particles: Particles | None = None,
     solver: str = "auto",
     dt: float | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-8,
     dtype=None,
-    data_samples: int = 8192,
+    data_samples: int | None = None,
     data_key=None,
     batch: WeightedBatch | None = None,
     system=None,
@@ -189,9 +198,12 @@ def solve_limit(
     eval_samples: int = 2000,
     dense: bool = False,
     max_steps: int | None = None,
-    step_divisor: int = 1,
+    step_divisor: int | None = None,
 ) -> LimitSolution:
     """Integrate the formal system (eq. 39; Lagrangian form, App. A eq. 48-52) from the spec's init law.
+
+    This is what ``mfspec run`` and ``mfspec limit`` solve: the same method and ``Resolution``
+    defaults.
 
     Arguments:
         spec: the ``Spec``.
@@ -199,22 +211,27 @@ def solve_limit(
         eval_ts: times at which to record metrics (default: the log-spaced ``eval_iterations``
             grid of ``train`` times α, so the curves line up with trained networks).
         num_evals: size of the default grid.
-        particles: the initial state (default ``spec_particles(spec, dtype=dtype)``).
+        resolution: the discretization (``mf.Resolution``: particles, nodes, data sample, step).
+        method: "auto" (the radial reduction for a rotation-invariant spec, else "particles"),
+            "radial" or "particles".
+        particles: the initial state (default ``spec_particles(spec, resolution=resolution)``).
         solver: "auto" (Heun for a non-smooth σ, Tsit5 otherwise) or a name in ``SOLVERS``.
-        dt: a fixed step (default 1e-2 for Heun under "auto"; None = adaptive with rtol/atol).
+        dt: a fixed step (default ``resolution.dt``, else 1e-2 for Heun under "auto", or
+            t1/2000 on long horizons; None = adaptive with rtol/atol).
         dtype: float32 (default unless x64 is on) or float64 (needs x64 enabled).
-        data_samples, data_key: the fixed sample representing P for a sampler (biased; see module).
+        data_samples, data_key: the fixed sample representing P for a sampler (biased; see the
+            module docstring; default ``resolution.data_samples``).
         batch: any other ``WeightedBatch`` representing P (overrides the two above).
         system: the vector field (default ``FormalSystem.from_spec(spec)``); any module with
-            ``rates(t, particles, batch) -> Particles`` and ``evaluate(particles, eval_sets)``, e.g.
-            a symmetry-reduced representation, together with its own ``particles`` and ``batch``.
+            ``rates(t, particles, batch) -> Particles`` and ``evaluate(particles, eval_sets)``,
+            together with its own ``particles`` and ``batch``.
         eval_sets: the evaluation samples (default ``spec.data.eval_sets(PRNGKey(1), eval_samples)``).
         dense: keep the dense interpolant, so that ``LimitSolution.at(t)`` gives the ensemble at any
-            t (for the Eulerian check, MATH.md sec. 5). Memory grows with the number of steps.
+            t. Memory grows with the number of steps.
         max_steps: cap on solver steps (default: exactly enough for a fixed dt; 16384 adaptive).
         step_divisor: s, to refine the time stepping of whatever dt/tolerances the other arguments
             give: a fixed step becomes dt/s, adaptive tolerances rtol/s^5 and atol/s^5 (steps about
-            s× shorter at order 5). The refined solve of an error bar uses s = 2.
+            s× shorter at order 5); default ``resolution.step_divisor``.
 
     Returns:
         A ``LimitSolution`` whose ``curve`` has the metrics of ``metric_names(spec)``.
@@ -222,6 +239,10 @@ def solve_limit(
     start = time.perf_counter()
     dtype = _check_dtype(dtype)
     alpha = spec.lr.alpha
+    if not isinstance(resolution, Resolution):
+        raise TypeError(f"solve_limit: resolution must be an mf.Resolution, got {resolution!r}")
+    dt = resolution.dt if dt is None else dt
+    step_divisor = resolution.step_divisor if step_divisor is None else step_divisor
     if (t1 is None) == (iterations is None):
         raise ValueError(
             f"solve_limit: give exactly one of t1 and iterations, got t1={t1!r}, iterations={iterations!r}"
@@ -244,15 +265,24 @@ def solve_limit(
         raise ValueError(f"solve_limit: eval_ts must lie in [0, t1={t1}], got [{eval_ts[0]}, {eval_ts[-1]}]")
     eval_ts = np.minimum(eval_ts, t1)
 
-    system = FormalSystem.from_spec(spec) if system is None else system
-    y0 = spec_particles(spec, dtype=dtype) if particles is None else particles.astype(dtype)
-    if batch is None:
-        batch = data_expectation(spec, samples=data_samples, key=data_key, dtype=dtype)
+    method = _method(spec, method, particles, batch, system)
+    if method == "radial":
+        system, y0, batch = radial_setup(spec, resolution=resolution, dtype=dtype)
+    else:
+        system = FormalSystem.from_spec(spec) if system is None else system
+        y0 = (
+            spec_particles(spec, resolution=resolution, dtype=dtype)
+            if particles is None
+            else particles.astype(dtype)
+        )
+        if batch is None:
+            samples = resolution.data_samples if data_samples is None else data_samples
+            batch = data_expectation(spec, samples=samples, key=data_key, dtype=dtype)
     batch = jax.tree.map(lambda a: jnp.asarray(a, dtype), batch)
     if eval_sets is None:
         eval_sets = spec.data.eval_sets(jax.random.PRNGKey(1), eval_samples)
 
-    name, stepper, dt, controller = _stepping(solver, dt, rtol, atol, is_smooth(spec.acts), t1, step_divisor)
+    name, stepper, dt, controller = _stepping(solver, dt, rtol, atol, is_smooth(spec), t1, step_divisor)
     if max_steps is None:
         max_steps = int(math.ceil(t1 / dt - 1e-9)) if dt is not None else 16384 * step_divisor
     sol = diffrax.diffeqsolve(
@@ -280,10 +310,9 @@ def solve_limit(
         metrics={n: vals[:, j] for j, n in enumerate(metric_names(spec))},
         diverged=diverged,
     )
-    final = unpack(sol.ys[-1], y0)
     return LimitSolution(
         curve=curve,
-        particles=final,
+        particles=unpack(sol.ys[-1], y0),
         solution=sol,
         system=system,
         batch=batch,
@@ -293,7 +322,26 @@ def solve_limit(
         rejected=int(sol.stats["num_rejected_steps"]),
         seconds=time.perf_counter() - start,
         initial=y0,
+        method=method,
     )
+
+
+METHODS = ("auto", "radial", "particles")
+
+
+def _method(spec, method: str, particles, batch, system) -> str:
+    """The discretization: a given system/particles/batch is used as it is ("custom"/"particles")."""
+    if method not in METHODS:
+        raise ValueError(f"solve_limit: method must be one of {METHODS}, got {method!r}")
+    if system is not None:
+        return "custom"
+    if particles is not None or batch is not None:
+        if method == "radial":
+            raise ValueError("solve_limit: method='radial' builds its own particles and batch; give neither")
+        return "particles"
+    if method == "auto":
+        return "radial" if is_rotation_invariant(spec) else "particles"
+    return method
 
 
 def refinement_gap(a: LimitSolution, b: LimitSolution) -> dict[str, float]:

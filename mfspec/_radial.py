@@ -27,9 +27,13 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.special import roots_genlaguerre, roots_jacobi
 
+from mfspec._discretize import gauss_hermite
 from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._particles import Particles, gauss_hermite
+from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
+from mfspec._resolution import Resolution
+from mfspec._state import Particles
 from mfspec.init import Normal
+from mfspec.layers import LayerState
 
 
 def chi_nodes(n: int, d: int, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -57,7 +61,7 @@ def direction_nodes(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
 def is_rotation_invariant(spec) -> bool:
     """True when the data law (``radial_law``) and the layer-1 weight law are rotation invariant."""
     data_ok = hasattr(spec.data, "radial_law")
-    w1 = spec.init.w1
+    w1 = spec.layers[0].weight_law
     w_ok = isinstance(w1, Normal) and len(w1.mean) == 1 and w1.mean[0] == 0.0 and len(w1.std) == 1
     return data_ok and w_ok
 
@@ -75,33 +79,35 @@ class RadialSystem(eqx.Module):
     omega: jnp.ndarray
 
     def expand(self, p: Particles) -> Particles:
-        """Compact (s (A, 1), θ_1 (A, q), F_2 (M_2, A)) → virtual particles (A·M_U of them)."""
-        a, m = p.w1.shape[0], self.u.shape[0]
-        w1 = (p.w1[:, :1] * self.u[None, :]).reshape(a * m, 1)
-        th1 = jnp.repeat(p.thetas[0], m, axis=0)
-        pi1 = (p.weights[0][:, None] * self.omega[None, :]).reshape(a * m)
-        kernels = p.kernels
-        if kernels:
-            kernels = (jnp.repeat(kernels[0], m, axis=1), *kernels[1:])
-        return Particles(
-            w1=w1, thetas=(th1, *p.thetas[1:]), kernels=kernels, out_bias=p.out_bias,
-            weights=(pi1, *p.weights[1:]),
-        )  # fmt: skip
+        """Compact layer 1 (s (A, 1), θ_1 (A, q)) → virtual particles (a, m), A·M_U of them; the
+        columns of layer 2's weights repeat for each direction node."""
+        one, a, m = p.layers[0], p.layers[0].size, self.u.shape[0]
+        virtual = LayerState(
+            w=(one.w[:, :1] * self.u[None, :]).reshape(a * m, 1),
+            theta=jnp.repeat(one.theta, m, axis=0),
+            pi=(one.pi[:, None] * self.omega[None, :]).reshape(a * m),
+        )
+        layers = [virtual, *p.layers[1:]]
+        if len(layers) > 1:
+            two = layers[1]
+            layers[1] = LayerState(jnp.repeat(two.w, m, axis=1), two.theta, two.pi, two.omega)
+        return Particles(tuple(layers), p.out_bias, p.kinds, p.readout)
 
     def rates(self, t, p: Particles, batch: WeightedBatch) -> Particles:
         g = self.system.rates(t, self.expand(p), batch)
-        a, m = p.w1.shape[0], self.u.shape[0]
-        om = self.omega
-        g_s = jnp.einsum("am,m->a", g.w1[:, 0].reshape(a, m), om * self.u)[:, None]
-        g_th1 = jnp.einsum("amq,m->aq", g.thetas[0].reshape(a, m, -1), om)
-        kernels = g.kernels
-        if kernels:
-            f2 = jnp.einsum("jam,m->ja", kernels[0].reshape(kernels[0].shape[0], a, m), om)
-            kernels = (f2, *kernels[1:])
-        return Particles(
-            w1=g_s, thetas=(g_th1, *g.thetas[1:]), kernels=kernels, out_bias=g.out_bias,
-            weights=tuple(jnp.zeros_like(w) for w in p.weights),
-        )  # fmt: skip
+        a, m = p.layers[0].size, self.u.shape[0]
+        om, one = self.omega, g.layers[0]
+        g_s = jnp.einsum("am,m->a", one.w[:, 0].reshape(a, m), om * self.u)[:, None]
+        g_th1 = jnp.einsum("amq,m->aq", one.theta.reshape(a, m, -1), om)
+        layers = [p.layers[0].with_moving(g_s, g_th1), *g.layers[1:]]
+        if len(layers) > 1:
+            w2 = layers[1].w
+            w2 = jnp.einsum("jam...,m->ja...", w2.reshape(w2.shape[0], a, m, *w2.shape[2:]), om)
+            layers[1] = layers[1].with_moving(w2, layers[1].theta)
+        # π and ϖ do not move: their rates are 0, shaped like the compact state's.
+        zero = lambda a: None if a is None else jnp.zeros_like(a)  # noqa: E731
+        layers = [LayerState(s.w, s.theta, zero(q.pi), zero(q.omega)) for s, q in zip(layers, p.layers)]
+        return Particles(tuple(layers), g.out_bias, p.kinds, p.readout)
 
     def __call__(self, t, p: Particles, batch: WeightedBatch) -> Particles:
         return self.rates(t, p, batch)
@@ -116,18 +122,16 @@ class RadialSystem(eqx.Module):
         return self.system.evaluate(self.expand(p), radial)
 
 
-def radial_setup(
-    spec, *, s_nodes: int = 16, u_nodes: int = 64, r_nodes: int = 32, theta_nodes: int = 8, dtype=None
-):
+def radial_setup(spec, *, resolution: Resolution = DEFAULT_RESOLUTION, dtype=None):
     """(RadialSystem, initial compact Particles, WeightedBatch over (y, r)) for a rotation-invariant spec.
 
     Arguments:
-        s_nodes: nodes for |w| (a scaled χ_d law).
-        u_nodes: Gauss–Jacobi nodes for the direction cosine U.
-        r_nodes: nodes for |x| per mixture component of the data law.
-        theta_nodes: Gauss–Hermite nodes per non-atomic θ component (layer 1 and ℓ ≥ 2).
+        resolution: the sizes: ``s_nodes`` for |w| (a scaled χ_d law), ``u_nodes`` Gauss–Jacobi
+            nodes for the direction cosine U, ``r_nodes`` for |x| per mixture component of the
+            data law, ``theta_nodes`` Gauss–Hermite nodes per non-atomic θ component (layer 1 and
+            ℓ ≥ 2; deeper layers as ``spec_particles`` makes them).
     """
-    from mfspec._particles import spec_particles
+    from mfspec._particles import discretization, particles_from
 
     if not is_rotation_invariant(spec):
         raise ValueError(
@@ -135,12 +139,9 @@ def radial_setup(
             "radial_law() and W_1 entries iid N(0, s²))"
         )
     dtype = dtype or jnp.zeros(()).dtype
-    d = spec.input_dim
-    # Layers ≥ 2 come from the general discretization (collapse, Gauss–Hermite); layer 1 is ours.
-    rest = spec_particles(spec, m1=1, nodes=theta_nodes, dtype=dtype)
-    s, ps = chi_nodes(s_nodes, d, spec.init.w1.std[0])
-    th_law = spec.init.theta[0]
-    q1 = spec.acts[0].q
+    d, res, first = spec.input_dim, resolution, spec.layers[0]
+    s, ps = chi_nodes(res.s_nodes, d, first.weight_law.std[0])
+    th_law, q1 = first.theta_law, first.q
     if not isinstance(th_law, Normal):
         raise ValueError(f"radial_setup: layer-1 θ law must be a Normal (or an atom), got {th_law!r}")
     if th_law.is_atom:
@@ -148,37 +149,26 @@ def radial_setup(
     else:
         mean = np.broadcast_to(np.asarray(th_law.mean), (q1,))
         std = np.broadcast_to(np.asarray(th_law.std), (q1,))
-        grids = [gauss_hermite(theta_nodes, mean[i], std[i]) if std[i] > 0 else (mean[i:i + 1], np.ones(1))
+        grids = [gauss_hermite(res.theta_nodes, mean[i], std[i]) if std[i] > 0 else (mean[i:i + 1], np.ones(1))
                  for i in range(q1)]  # fmt: skip
         mesh = np.meshgrid(*[g[0] for g in grids], indexing="ij")
         wmesh = np.meshgrid(*[g[1] for g in grids], indexing="ij")
         th1 = np.stack([m.ravel() for m in mesh], axis=1)
         pt = np.prod(np.stack([w.ravel() for w in wmesh], axis=1), axis=1)
-    # Tensor grid (s, θ_1): layer-1 particle a = (s index, θ index).
-    s_all = np.repeat(s, len(pt))[:, None]
-    th_all = np.tile(th1, (len(s), 1))
-    pi1 = np.outer(ps, pt).ravel()
-    kernels = rest.kernels
-    if kernels:
-        # F_2 on the new layer-1 particles: the kernel mean at (θ_2,j, θ_1,a).
-        f2 = spec.init.kernels[0].mean_matrix(jnp.asarray(rest.thetas[1], dtype), jnp.asarray(th_all, dtype))
-        kernels = (f2, *kernels[1:])
-    p0 = Particles(
-        w1=jnp.asarray(s_all, dtype),
-        thetas=(jnp.asarray(th_all, dtype), *rest.thetas[1:]),
-        kernels=tuple(jnp.asarray(k, dtype) for k in kernels),
-        out_bias=jnp.asarray(rest.out_bias, dtype),
-        weights=(jnp.asarray(pi1, dtype), *rest.weights[1:]),
-    )
-    u, om = direction_nodes(u_nodes, d)
+    # Tensor grid (s, θ_1): layer-1 particle a = (s index, θ index); deeper layers as usual.
+    as_ = lambda a: jnp.asarray(a, dtype)  # noqa: E731
+    compact = LayerState(as_(np.repeat(s, len(pt))[:, None]), as_(np.tile(th1, (len(s), 1))),
+                         as_(np.outer(ps, pt).ravel()))  # fmt: skip
+    p0 = particles_from(spec, discretization(spec, resolution=res, dtype=dtype), first=compact)
+    u, om = direction_nodes(res.u_nodes, d)
     system = RadialSystem(FormalSystem.from_spec(spec), jnp.asarray(u, dtype), jnp.asarray(om, dtype))
     ys, rs, ws = [], [], []
     for y, scale, prob in spec.data.radial_law():
-        r, w = chi_nodes(r_nodes, d, scale)
+        r, w = chi_nodes(res.r_nodes, d, scale)
         (
             rs.append(r),
             ws.append(prob * w),
-            ys.append(np.broadcast_to(np.asarray(y, np.float64), (r_nodes, len(y)))),
+            ys.append(np.broadcast_to(np.asarray(y, np.float64), (res.r_nodes, len(y)))),
         )
     batch = WeightedBatch(
         x=jnp.asarray(np.concatenate(rs)[:, None], dtype),

@@ -24,6 +24,8 @@ class Resolution:
     theta_nodes: int = 8  # Gauss–Hermite nodes per non-atomic θ component
     m1: int = 1024  # general: layer-1 particles
     qmc_points: int = 256  # Sobol particles of a layer too high-dimensional for a grid (k-output head)
+    max_particles: int = 4096  # cap on a layer's Gauss–Hermite grid (the per-axis count shrinks to fit)
+    noise_nodes: int = 8  # local operation nonlinear in w: Gauss–Hermite nodes per noise component
     data_samples: int = 8192  # general sampler: fixed sample size
     dt: float | None = None  # None: the solver's default (kinked σ: Heun max(0.01, t/2000); else adaptive)
     step_divisor: int = 1  # the time step divided by this (adaptive: tolerances by its 5th power)
@@ -52,6 +54,8 @@ class Resolution:
             theta_nodes=self.theta_nodes * 3 // 2,
             m1=self.m1 * 2,
             qmc_points=self.qmc_points * 2,
+            max_particles=self.max_particles,
+            noise_nodes=self.noise_nodes * 3 // 2,
             data_samples=self.data_samples * 2,
             dt=self.dt,
             step_divisor=self.step_divisor * 2,

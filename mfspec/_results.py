@@ -35,18 +35,7 @@ def spec_config(spec: Spec) -> dict:
         "name": spec.name,
         "input_dim": spec.input_dim,
         "num_layers": spec.num_layers,
-        "layers": [
-            {
-                "layer": ell,
-                "sigma": [str(e) for e in act.exprs],
-                "sigma_latex": act.latex(),
-                "theta": [str(s) for s in act.theta],
-                "roles": list(act.roles),
-                "q": act.q,
-                "k": act.k,
-            }
-            for ell, act in enumerate(spec.acts, start=1)
-        ],
+        "layers": [{"layer": ell, **kind.describe()} for ell, kind in enumerate(spec.layers, start=1)],
         "loss": {"name": spec.loss.name, "expr": sp.sstr(spec.loss.expr), "error": spec.loss.error},
         "init": repr(spec.init),
         "lr": repr(spec.lr),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import equinox as eqx
@@ -12,6 +11,7 @@ from mfspec._resolution import Resolution
 from mfspec.act import Activation
 from mfspec.data._base import Dataset
 from mfspec.init import Init, Usual
+from mfspec.layers import Dense, Input, LayerKind, Readout
 from mfspec.loss import Loss
 from mfspec.lr import LearningRate
 
@@ -37,15 +37,23 @@ def normalize_widths(width, num_layers: int, what: str = "spec") -> tuple[int, .
 
 
 class Spec(eqx.Module):
-    """A multilayer network in MF scaling (MATH.md sec. 1; paper eq. 38) and how it is trained.
+    """A multilayer network in MF scaling (docs/formal_system.md sec. 1; paper eq. 38) and how it
+    is trained.
+
+    Declare the layers either as a tuple of layer kinds (``mfspec.layers``) or with the shorthand
+    ``hidden=[σ_1..σ_{L−1}], head=σ_L`` (dense layers throughout).
 
     Arguments:
         input_dim: d.
-        hidden: activations σ_1..σ_{L-1} of the hidden layers (each k = 1); may be empty (L = 1).
-        head: σ_L, the last layer's activation, with k ≥ 1 outputs. The paper's "(L+1)-layers
-            network" has ``len(hidden) = L - 1``: its 5-layer net has 3 hidden + 1 head.
+        layers: layer kinds ℓ = 1..L: ``mf.Input(σ_1)`` first, then ``mf.Dense(σ_ℓ)`` or
+            ``mf.local(σ*, w=..., h=...)``; a bare ``Activation`` stands for ``Input`` (first) or
+            ``Dense``. Hidden layers have one output; the last layer's σ_L has k ≥ 1.
+        hidden: the shorthand's σ_1..σ_{L−1} (each k = 1); may be empty (L = 1).
+        head: the shorthand's σ_L with k ≥ 1 outputs. The paper's "(L+1)-layers network" has
+            ``len(hidden) = L - 1``: its 5-layer net has 3 hidden + 1 head.
         loss: a ``Loss`` with k outputs, or a factory ``k -> Loss`` (e.g. ``mf.loss.squared``).
-        init: ``mf.init.usual(...)`` or a full ``mf.init.Init``.
+        init: ``mf.init.usual(...)`` or a full ``mf.init.Init`` (one θ law per layer, the law of
+            W_1's entries, one ``Kernel`` (or, for a local layer, a law) per layer ℓ ≥ 2, b_out's law).
         data: the data law P (``mf.data.*``).
         lr: ``mf.lr.constant(α)``, ``mf.lr.annealed(α)``, ...
         batch_size: SGD minibatch size (paper: 100).
@@ -54,22 +62,22 @@ class Spec(eqx.Module):
     """
 
     input_dim: int = eqx.field(static=True)
-    hidden: tuple[Activation, ...]
-    head: Activation
+    layers: tuple[LayerKind, ...]
+    readout: Readout
     loss: Loss
     init: Init
     data: Dataset
     lr: LearningRate
     batch_size: int = eqx.field(static=True)
-    output_bias: bool = eqx.field(static=True)
     name: str = eqx.field(static=True)
 
     def __init__(
         self,
         *,
         input_dim: int,
-        hidden: Sequence[Activation],
-        head: Activation,
+        layers: Sequence[LayerKind | Activation] | None = None,
+        hidden: Sequence[Activation] | None = None,
+        head: Activation | None = None,
         loss: Loss | Callable[[int], Loss],
         init: Init | Usual,
         data: Dataset,
@@ -80,16 +88,8 @@ class Spec(eqx.Module):
     ):
         self.input_dim = _positive_int(input_dim, "Spec.input_dim")
         self.batch_size = _positive_int(batch_size, "Spec.batch_size")
-        hidden = tuple(hidden)
-        for i, act in enumerate(hidden, start=1):
-            if not isinstance(act, Activation):
-                raise TypeError(f"Spec.hidden[{i - 1}] (layer {i}) must be an Activation, got {act!r}")
-            if act.k != 1:
-                raise ValueError(f"Spec.hidden[{i - 1}] (layer {i}) must have one output, got k = {act.k}")
-        if not isinstance(head, Activation):
-            raise TypeError(f"Spec.head must be an Activation, got {head!r}")
-        self.hidden, self.head = hidden, head
-        k = head.k
+        kinds = _layer_kinds(layers, hidden, head)
+        k = kinds[-1].k
         if not isinstance(loss, Loss):
             loss = loss(k)
         if loss.k != k:
@@ -106,12 +106,16 @@ class Spec(eqx.Module):
         self.data = data
         if not isinstance(lr, LearningRate):
             raise TypeError(f"Spec.lr must be an mf.lr.LearningRate, got {lr!r}")
-        lr.for_layers(len(hidden) + 1)  # validates per-layer schedules against L
+        lr.for_layers(len(kinds))  # validates per-layer schedules against L
         self.lr = lr
         if isinstance(init, Usual):
-            init = init.resolve(input_dim, (*hidden, head))
-        self.init = _check_init(init, (*hidden, head))
-        self.output_bias = bool(output_bias)
+            init = init.resolve(input_dim, kinds)
+        self.init = _check_init(init, kinds)
+        self.layers = tuple(
+            kind.bind(init.theta[i], init.w1 if i == 0 else init.kernels[i - 1])
+            for i, kind in enumerate(kinds)
+        )
+        self.readout = Readout(bias=bool(output_bias), law=init.out_bias)
         if not isinstance(name, str) or not name:
             raise ValueError(f"Spec.name must be a non-empty string, got {name!r}")
         self.name = name
@@ -119,39 +123,91 @@ class Spec(eqx.Module):
     @property
     def acts(self) -> tuple[Activation, ...]:
         """σ_1..σ_L."""
-        return (*self.hidden, self.head)
+        return tuple(kind.act for kind in self.layers)
+
+    @property
+    def hidden(self) -> tuple[Activation, ...]:
+        """σ_1..σ_{L−1}."""
+        return self.acts[:-1]
+
+    @property
+    def head(self) -> Activation:
+        """σ_L."""
+        return self.acts[-1]
+
+    @property
+    def output_bias(self) -> bool:
+        return self.readout.bias
 
     @property
     def num_layers(self) -> int:
         """L, the number of layers of neurons."""
-        return len(self.hidden) + 1
+        return len(self.layers)
 
     @property
     def outputs(self) -> int:
-        return self.head.k
+        return self.layers[-1].k
 
     def widths(self, width: int | Sequence[int]) -> tuple[int, ...]:
         """Normalize a width (uniform) or per-layer widths to a checked tuple n_1..n_L."""
         return normalize_widths(width, self.num_layers, "spec")
 
     def network(self, width: int | Sequence[int], key, dtype=None):
-        """The finite network of MATH.md sec. 1 at widths n_1..n_L, drawn from the init law."""
-        from mfspec._network import init_network
+        """The finite network of eq. 38 at widths n_1..n_L, drawn from the init law: an
+        ``mf.MFNetwork`` (the particle state with weights π = 1/n)."""
+        from mfspec._state import init_network
 
         return init_network(self, self.widths(width), key, dtype=dtype)
 
 
-def _check_init(init: Init, acts: Sequence[Activation]) -> Init:
+def _layer_kinds(layers, hidden, head) -> tuple[LayerKind, ...]:
+    """The spec's layers from ``layers=`` or the ``hidden=, head=`` shorthand, checked."""
+    if layers is not None:
+        if hidden is not None or head is not None:
+            raise ValueError("Spec: give layers=(...) or hidden=..., head=..., not both")
+        given, field = list(layers), "Spec.layers"
+    else:
+        if head is None:
+            raise ValueError("Spec: give layers=(...) or head= (with hidden=[...] for L > 1)")
+        if not isinstance(head, Activation):
+            raise TypeError(f"Spec.head must be an Activation, got {head!r}")
+        given, field = [*(hidden or ()), head], "Spec.hidden"
+    if not given:
+        raise ValueError(f"{field} is empty: a spec needs at least one layer")
+    kinds = []
+    for i, item in enumerate(given):
+        where = f"{field}[{i}] (layer {i + 1})" if layers is not None or i < len(given) - 1 else "Spec.head"
+        if isinstance(item, Activation):
+            item = Input(item) if i == 0 else Dense(item)
+        if not isinstance(item, LayerKind):
+            raise TypeError(
+                f"{where} must be a layer kind (mf.Input, mf.Dense, mf.local) or an Activation, got {item!r}"
+            )
+        if item.reads_input != (i == 0):
+            why = "reads the input x" if item.reads_input else "reads a previous layer"
+            raise ValueError(f"{where} is an {type(item).__name__} layer, which {why}: layer 1 must be "
+                             f"mf.Input and layers 2..L mf.Dense or mf.local")  # fmt: skip
+        if i < len(given) - 1 and item.k != 1:
+            raise ValueError(
+                f"{where} must have one output, got k = {item.k} (only the last layer has k outputs)"
+            )
+        kinds.append(item)
+    return tuple(kinds)
+
+
+def _check_init(init: Init, kinds: Sequence[LayerKind]) -> Init:
     if not isinstance(init, Init):
         raise TypeError(f"Spec.init must be mf.init.usual(...) or mf.init.Init, got {init!r}")
-    L = len(acts)
+    L = len(kinds)
     if len(init.theta) != L:
         raise ValueError(f"Spec.init.theta has {len(init.theta)} laws but the spec has L = {L} layers")
     if len(init.kernels) != L - 1:
         raise ValueError(f"Spec.init.kernels has {len(init.kernels)} kernels but layers 2..L need {L - 1}")
-    for ell, (law, act) in enumerate(zip(init.theta, acts), start=1):
-        law.check(act.q, f"Spec.init.theta[{ell - 1}] (layer {ell}, q = {act.q})")
-    init.w1.check(1, "Spec.init.w1")
+    for ell, (law, kind) in enumerate(zip(init.theta, kinds), start=1):
+        law.check(kind.q, f"Spec.init.theta[{ell - 1}] (layer {ell}, q = {kind.q})")
+    kinds[0].bind(None, init.w1).check_weight_law("Spec.init.w1")
+    for ell, (kernel, kind) in enumerate(zip(init.kernels, kinds[1:]), start=2):
+        kind.bind(None, kernel).check_weight_law(f"Spec.init.kernels[{ell - 2}] (layer {ell})")
     init.out_bias.check(1, "Spec.init.out_bias")
     return init
 
@@ -189,12 +245,3 @@ class Run(eqx.Module):
         _positive_int(self.eval_samples, "Run.eval_samples")
         if not isinstance(self.limit, Resolution):
             raise TypeError(f"Run.limit must be an mf.Resolution, got {self.limit!r}")
-
-
-def eval_iterations(iterations: int, num_evals: int) -> tuple[int, ...]:
-    """Log-spaced iterations in [0, iterations], always including 0 and ``iterations``."""
-    pts = {0, iterations}
-    if num_evals > 2:
-        ratio = math.log(iterations) / (num_evals - 2) if iterations > 1 else 0.0
-        pts.update(int(round(math.exp(ratio * i))) for i in range(num_evals - 1))
-    return tuple(sorted(p for p in pts if 0 <= p <= iterations))

@@ -9,25 +9,19 @@ from pathlib import Path
 
 import jax
 
+from mfspec._curves import eval_sets_for
 from mfspec._results import curve_record, run_config, spec_config, versions, write_json
 from mfspec._spec import Run, Spec
 from mfspec._train import train
 from mfspec.conv._spec import ConvSpec
 
-#: The evaluation samples are drawn from this fold of the base key, shared by every width and
-#: seed (common random numbers make finite-vs-finite and finite-vs-limit differences less noisy).
-EVAL_FOLD = 2**31 - 1
+__all__ = ["eval_sets_for", "new_results", "run_keys", "run_sweep"]
 
 
 def run_keys(base_key, width_index: int, seed: int):
     """(init key, data key) of one run; independent across widths and seeds."""
     key = jax.random.fold_in(jax.random.fold_in(base_key, width_index), seed)
     return jax.random.split(key)
-
-
-def eval_sets_for(spec: Spec | ConvSpec, run: Run, base_key, dtype=None) -> dict:
-    kwargs = {} if dtype is None else {"dtype": dtype}
-    return spec.data.eval_sets(jax.random.fold_in(base_key, EVAL_FOLD), run.eval_samples, **kwargs)
 
 
 def new_results(

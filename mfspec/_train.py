@@ -11,7 +11,6 @@ divergence, reports progress and may save, so a long run never loses what it fin
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -21,49 +20,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mfspec._curves import Curve, eval_iterations, evaluate, metric_names
 from mfspec._network import batch_loss
-from mfspec._spec import Spec, eval_iterations
+from mfspec._spec import Spec
 from mfspec._trainable import Trainable, param_dtype
 
 if TYPE_CHECKING:
     from mfspec.conv import ConvSpec
-
-
-@dataclasses.dataclass
-class Curve:
-    """Metrics of one run at evaluation iterations (data first: plain numpy and strings)."""
-
-    iterations: np.ndarray
-    t: np.ndarray
-    metrics: dict[str, np.ndarray]
-    diverged: str | None = None
-
-    def to_json(self) -> dict:
-        return {
-            "iteration": [int(i) for i in self.iterations],
-            "t": [float(v) for v in self.t],
-            "metrics": {k: [float(x) for x in v] for k, v in self.metrics.items()},
-            "diverged": self.diverged,
-        }
-
-
-def metric_names(spec: Spec | ConvSpec) -> tuple[str, ...]:
-    """Names of the metrics recorded for this spec, e.g. ("train_loss", "train_error", ...)."""
-    sets = ("train", "test") if spec.data.is_finite else ("test",)
-    if spec.data.is_finite and getattr(spec.data, "x_test", None) is None:
-        sets = ("train",)
-    return tuple(f"{s}_{m}" for s in sets for m in ("loss", "error"))
-
-
-def evaluate(net: Trainable, loss, eval_sets: dict):
-    """[loss, error] on each evaluation set, in ``metric_names`` order (train before test)."""
-    vals = []
-    for name in ("train", "test"):
-        if name in eval_sets:
-            x, y = eval_sets[name]
-            yhat = net(x)
-            vals += [jnp.mean(loss(y, yhat)), jnp.mean(loss.errors(y, yhat))]
-    return jnp.stack(vals)
 
 
 def _sgd_step(spec, net: Trainable, p, key, k):

@@ -128,6 +128,12 @@ class Activation(eqx.Module):
         """σ's k outputs as a tuple of arrays shaped like ``h`` (arguments as for ``__call__``)."""
         return self._fn(*[theta[..., i] for i in range(self.q)], h)
 
+    def map(self, fn: Callable[[sp.Expr], sp.Expr]) -> Activation:
+        """The same activation with ``fn`` applied to each expression (e.g. kink smoothing)."""
+        return Activation(
+            [fn(e) for e in self.exprs], theta=self.theta, h=self.h, roles=self.roles, name=self.name
+        )
+
     def latex(self) -> str:
         body = ", ".join(sp.latex(e) for e in self.exprs)
         return body if self.k == 1 else rf"\left({body}\right)"

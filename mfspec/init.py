@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 class Law(eqx.Module):
@@ -90,18 +91,33 @@ class Custom(Law):
 class Kernel(eqx.Module):
     """Law of W_ℓ entries: W[j, i] = mean(θ_{ℓ,j}, θ_{ℓ-1,i}) + noise · N(0, 1).
 
-    ``mean`` is a float or a function of (θ_j of shape (q_ℓ,), θ'_i of shape (q_{ℓ-1},)).
-    Only ``mean`` enters the limit (MATH.md sec. 2: f is the conditional expectation).
+    ``mean`` is a float, a tuple of s floats (a local layer's weight w ∈ R^s), or a function of
+    (θ_j of shape (q_ℓ,), θ'_i of shape (q_{ℓ-1},)) returning a scalar (or an s-vector); ``noise``
+    a float or one per component. Only ``mean`` enters the limit of a dense layer
+    (docs/formal_system.md sec. 2); a local operation nonlinear in w keeps the noise (sec. 6).
     """
 
-    mean: float | Callable = eqx.field(static=True, default=1.0)
-    noise: float = eqx.field(static=True, default=0.0)
+    mean: float | tuple | Callable = eqx.field(static=True, default=1.0)
+    noise: float | tuple = eqx.field(static=True, default=0.0)
 
     def __check_init__(self):
-        if not callable(self.mean) and not math.isfinite(self.mean):
-            raise ValueError(f"Kernel.mean must be finite or a function, got {self.mean}")
-        if not (math.isfinite(self.noise) and self.noise >= 0):
-            raise ValueError(f"Kernel.noise must be a finite number >= 0, got {self.noise}")
+        means = self.mean if isinstance(self.mean, tuple) else (self.mean,)
+        for m in means:
+            if not callable(m) and not (isinstance(m, (int, float)) and math.isfinite(m)):
+                raise ValueError(f"Kernel.mean must be finite or a function, got {self.mean!r}")
+        noises = self.noise if isinstance(self.noise, tuple) else (self.noise,)
+        for v in noises:
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise ValueError(f"Kernel.noise must be a finite number >= 0, got {self.noise!r}")
+
+    def check(self, s: int, where: str) -> None:
+        """Raise if this kernel cannot produce weights in R^s."""
+        for field in ("mean", "noise"):
+            vals = getattr(self, field)
+            if isinstance(vals, tuple) and len(vals) not in (1, s):
+                raise ValueError(
+                    f"{where}: Kernel.{field} has {len(vals)} entries but the weight has s = {s}"
+                )
 
     def mean_matrix(self, theta, theta_prev):
         """f_ℓ on the support: F[j, i] = mean(θ_j, θ'_i), shape (n_ℓ, n_{ℓ-1})."""
@@ -109,9 +125,32 @@ class Kernel(eqx.Module):
             return jax.vmap(lambda a: jax.vmap(lambda b: self.mean(a, b))(theta_prev))(theta)
         return jnp.full((theta.shape[0], theta_prev.shape[0]), self.mean, dtype=theta.dtype)
 
-    def sample(self, key, theta, theta_prev):
-        m = self.mean_matrix(theta, theta_prev)
-        return m + self.noise * jax.random.normal(key, m.shape, m.dtype)
+    def mean_tensor(self, theta, theta_prev, s: int):
+        """The mean of an s-vector weight on every pair, shape (n_ℓ, n_{ℓ-1}, s)."""
+        if callable(self.mean):
+            m = jax.vmap(lambda a: jax.vmap(lambda b: jnp.asarray(self.mean(a, b)))(theta_prev))(theta)
+            return jnp.broadcast_to(m.reshape(*m.shape[:2], -1), (*m.shape[:2], s)).astype(theta.dtype)
+        mean = jnp.broadcast_to(jnp.asarray(self.mean, theta.dtype), (s,))
+        return jnp.broadcast_to(mean, (theta.shape[0], theta_prev.shape[0], s))
+
+    def mean_on(self, theta, theta_prev, dtype, s: int | None = None):
+        """The kernel's mean on particles (its noise is dropped), in ``dtype``: (M, M') or (M, M', s)."""
+        theta, theta_prev = jnp.asarray(theta, dtype), jnp.asarray(theta_prev, dtype)
+        if s is not None:
+            return jnp.asarray(self.mean_tensor(theta, theta_prev, s), dtype)
+        if callable(self.mean):
+            return jnp.asarray(self.mean_matrix(theta, theta_prev), dtype)
+        return jnp.asarray(np.full((theta.shape[0], theta_prev.shape[0]), self.mean), dtype)
+
+    def sample(self, key, theta, theta_prev, s: int | None = None):
+        """W (n_ℓ, n_{ℓ-1}), or (n_ℓ, n_{ℓ-1}, s) for an s-vector weight."""
+        if s is None:
+            m = self.mean_matrix(theta, theta_prev)
+            noise = self.noise[0] if isinstance(self.noise, tuple) else self.noise
+            return m + noise * jax.random.normal(key, m.shape, m.dtype)
+        m = self.mean_tensor(theta, theta_prev, s)
+        noise = jnp.broadcast_to(jnp.asarray(self.noise, m.dtype), (s,))
+        return m + noise * jax.random.normal(key, m.shape, m.dtype)
 
 
 class Init(eqx.Module):
@@ -157,9 +196,11 @@ class Usual(eqx.Module):
             if getattr(self, name) < 0:
                 raise ValueError(f"usual init: {name} must be >= 0, got {getattr(self, name)}")
 
-    def resolve(self, input_dim: int, acts) -> Init:
+    def resolve(self, input_dim: int, layers) -> Init:
+        """The ``Init`` of an architecture: ``layers`` are layer kinds (or bare activations)."""
         thetas = []
-        for ell, act in enumerate(acts, start=1):
+        for ell, layer in enumerate(layers, start=1):
+            act = getattr(layer, "act", layer)
             means, stds = [], []
             for sym, role in zip(act.theta, act.roles):
                 if role == "weight":
@@ -175,7 +216,7 @@ class Usual(eqx.Module):
         return Init(
             w1=Normal(0.0, self.tau1 / math.sqrt(input_dim)),
             theta=tuple(thetas),
-            kernels=tuple(Kernel(self.mu2, self.tau2) for _ in acts[1:]),
+            kernels=tuple(Kernel(self.mu2, self.tau2) for _ in layers[1:]),
             out_bias=Normal(self.mu3, self.tau3 if self.tau_out is None else self.tau_out),
         )
 

@@ -1,5 +1,6 @@
-"""A catalogue of small test problems and independent references (DESIGN.md: tests compare
-against references, not against themselves)."""
+"""A catalogue of small test problems and independent references: tests compare against
+references, not against themselves. ``catalogue()`` lists the architectures (every layer kind)
+that the generic tests run over; a new layer kind adds its entries there."""
 
 from __future__ import annotations
 
@@ -57,44 +58,82 @@ def classification_arrays(n=64, d=5, k=3, seed=0, with_test=True) -> mf.data.Arr
     return mf.data.ArrayData(x, y, xt, yt)
 
 
+def _reference_preactivation(kind, state, a):
+    """h of one layer written neuron by neuron (no shared code with the layer kinds)."""
+    w = state.w
+    if isinstance(kind, mf.Input):
+        return jnp.stack([a @ w[i] for i in range(w.shape[0])], axis=-1)
+    n_prev = a.shape[-1]
+    assert isinstance(kind, mf.Dense), f"no reference for {type(kind).__name__}"
+    return jnp.stack(
+        [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], -1
+    )
+
+
 def reference_forward(net: mf.MFNetwork, x):
-    """eq. 38 written out neuron by neuron with explicit 1/n sums (no shared code with _layers)."""
-    acts = net.acts
-    h = jnp.stack([x @ net.w1[i] for i in range(net.w1.shape[0])], axis=-1)
-    for ell in range(1, len(acts)):
-        a = acts[ell - 1](net.thetas[ell - 1], h)
-        n_prev = a.shape[-1]
-        w = net.kernels[ell - 1]
-        h = jnp.stack(
-            [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], axis=-1
-        )
-    out = acts[-1](net.thetas[-1], h)
-    if out.ndim == 2:
-        out = out[..., None]
+    """eq. 38 written out neuron by neuron with explicit 1/n sums (no shared code with the kinds)."""
+    a = x
+    for kind, state in zip(net.kinds, net.layers):
+        h = _reference_preactivation(kind, state, a)
+        a = kind.act(state.theta, h)
+    out = a if a.ndim == 3 else a[..., None]
     return out.sum(axis=1) / out.shape[1] + net.out_bias
 
 
 def scaled_update_reference(net: mf.MFNetwork, loss, x, y, lr: float):
-    """The SGD update of eq. 13-15 with the Sec. 3.1 factors, from plain autodiff of the reference."""
+    """The SGD update of eq. 13-15 with the Sec. 3.1 factors, from plain autodiff of the reference:
+    W_1 × n_1, W_ℓ × n_ℓ n_{ℓ-1}, θ_ℓ × n_ℓ, b_out × 1 (0 when frozen)."""
 
-    def risk(w1, thetas, kernels, b):
-        n2 = mf.MFNetwork(
-            w1=w1,
-            thetas=thetas,
-            kernels=kernels,
-            out_bias=b,
-            acts=net.acts,
-            trainable_out_bias=net.trainable_out_bias,
-        )
-        return jnp.mean(loss(y, reference_forward(n2, x)))
+    def risk(p):
+        return jnp.mean(loss(y, reference_forward(net.with_params(p), x)))
 
-    g = jax.grad(risk, argnums=(0, 1, 2, 3))(net.w1, net.thetas, net.kernels, net.out_bias)
+    layers, b = jax.grad(risk)(net.params())
     n = net.widths
-    w1 = net.w1 - lr * n[0] * g[0]
-    thetas = tuple(t - lr * n[i] * gt for i, (t, gt) in enumerate(zip(net.thetas, g[1])))
-    kernels = tuple(w - lr * n[i + 1] * n[i] * gw for i, (w, gw) in enumerate(zip(net.kernels, g[2])))
-    b = net.out_bias - (lr * g[3] if net.trainable_out_bias else 0.0)
-    return w1, thetas, kernels, b
+    new = []
+    for ell, ((w, th), (gw, gth)) in enumerate(zip(net.params()[0], layers)):
+        factor = n[0] if ell == 0 else n[ell] * n[ell - 1]
+        new.append((w - lr * factor * gw, th - lr * n[ell] * gth))
+    out_bias = net.out_bias - (lr * b if net.readout.bias else 0.0)
+    return tuple(new), out_bias
+
+
+def e1_data(d: int, k: int, n: int = 12, seed: int = 0) -> mf.data.ArrayData:
+    """Inputs N(0, I_d) and ±1 (k = 1) or one-hot (k > 1) labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d))
+    y = np.eye(k)[rng.integers(0, k, n)] if k > 1 else np.sign(rng.normal(size=(n, 1)))
+    return mf.data.ArrayData(x, y)
+
+
+def catalogue() -> dict[str, mf.Spec]:
+    """The architectures every generic test (E1, E2, JAX vs SymPy, MF scaling) runs over: L = 1..4,
+    q = 0..2, k = 1, 3, ReLU/tanh/user-written σ, and every layer kind — the local operation σ*(w, h)
+    affine and nonlinear in w, separable and not, s = 1 and 2, in the middle and as the last layer.
+
+    Distinct, time-dependent schedules per layer, so that each ξ_ℓ(t) must land on its own rate;
+    every init law has spread, so that neurons are distinct."""
+    archs = {
+        "L1-relu-k1": ([mf.head(mf.act.relu)], mf.loss.squared, 1),
+        "L2-tanh-k3-ce": ([mf.layer(mf.act.tanh, bias=False), mf.head(mf.act.tanh, outputs=3)], mf.loss.cross_entropy, 3),
+        "L3-q2-relu-k1": ([two_param_activation(), two_param_activation(), mf.head(mf.act.relu)], mf.loss.squared, 1),
+        "L4-relu-k3-sq": ([*3 * [mf.layer(mf.act.relu)], mf.head(mf.act.relu, outputs=3)], mf.loss.squared, 3),
+    }  # fmt: skip
+    out = {}
+    for name, (layers, loss, k) in archs.items():
+        L = len(layers)
+        lr = mf.lr.LearningRate(0.05, layer_xi=tuple(mf.lr.Annealed(0.05, 0.1 * (i + 1)) for i in range(L)),
+                                out_xi=mf.lr.Constant(0.7))  # fmt: skip
+        kinds = [layers[0] if isinstance(layers[0], mf.LayerKind) else mf.Input(layers[0])]
+        kinds += [x if isinstance(x, mf.LayerKind) else mf.Dense(x) for x in layers[1:]]
+        init = mf.init.Init(
+            w1=mf.init.Normal(0.0, 1.0),
+            theta=tuple(mf.init.Normal(0.3, 0.8) for _ in kinds),
+            kernels=tuple(mf.init.Kernel(0.5, 1.0) for _ in kinds[1:]),
+            out_bias=mf.init.Normal(0.1, 0.5),
+        )
+        out[name] = mf.Spec(name=name, input_dim=3, layers=kinds, loss=loss, init=init, data=e1_data(3, k), lr=lr,
+                            output_bias=name != "L2-tanh-k3-ce")  # fmt: skip
+    return out
 
 
 def reference_cnn_forward(net, x, *, with_preactivations=False):

@@ -1,4 +1,4 @@
-"""The numerical Eulerian check (MATH.md sec. 5): the finite difference of the Eulerian field
+"""The numerical Eulerian check (docs/formal_system.md sec. 5): the finite difference of the Eulerian field
 f_ℓ^t at a fixed argument, built from backward characteristics, against G_ℓ by autodiff.
 
 App. A's D_2 f{G_{ℓ-1}} (variant A) must leave only the O(δ²) finite-difference error; the printed
@@ -8,7 +8,8 @@ import math
 
 import pytest
 
-from mfspec._eulerian import builtin_results, check_eulerian
+import mfspec as mf
+from mfspec.checks.eulerian import builtin_results, check_eulerian
 from mfspec.symbolic import verify
 from tests.helpers import tiny_isotropic_spec
 
@@ -55,17 +56,30 @@ def test_check_passes_for_a_and_fails_for_b():
         check_eulerian(variant="C")
 
 
-def test_verify_runs_eulerian_and_catches_the_other_variant():
-    spec = tiny_isotropic_spec(depth=2, dim=2)
+def test_verify_runs_eulerian_on_the_users_spec_and_catches_the_other_variant():
+    """On a smooth L = 3 spec of the user's, verify runs the check on that spec; variant B fails."""
+    spec = tiny_isotropic_spec(depth=3, dim=2, tau3=0.5, phi=mf.act.tanh, name="smooth3")
     sizes = [((2, 2), 1)]
     ok = verify(spec, sizes=sizes)
-    assert ok["Eulerian G_l, D_2 f variant A"].passed and ok.passed, str(ok)
-    assert "not tiny" in ok["Eulerian G_l, D_2 f variant A"].detail
+    check = ok["Eulerian G_l, D_2 f variant A"]
+    assert check.passed and not check.skipped and ok.passed, str(ok)
+    assert "on smooth3" in check.detail
     bad = verify(spec, sizes=sizes, eulerian="B")
     assert not bad.passed
     assert not bad["Eulerian G_l, D_2 f variant B"].passed
     assert [c.passed for c in bad.checks if not c.name.startswith("Eulerian")] == [True] * (
         len(bad.checks) - 1
     )
-    skipped = verify(spec, sizes=sizes, eulerian=None)
-    assert not any(c.name.startswith("Eulerian") for c in skipped.checks)
+    left_out = verify(spec, sizes=sizes, eulerian=None)
+    assert not any(c.name.startswith("Eulerian") for c in left_out.checks)
+
+
+def test_verify_says_why_the_eulerian_check_cannot_run():
+    """A kinked σ (ReLU) or L < 3: the check is reported as skipped, with the reason, and passes."""
+    for spec, reason in (
+        (tiny_isotropic_spec(depth=3, dim=2), "kink"),
+        (tiny_isotropic_spec(depth=2, dim=2, phi=mf.act.tanh), "L = 2 < 3"),
+    ):
+        check = check_eulerian(spec)
+        assert check.skipped and check.passed and reason in check.detail, check
+        assert "[SKIP]" in str(check)

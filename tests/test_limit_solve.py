@@ -1,5 +1,5 @@
 """The limit solver: E3 (collapse), an independent integrator (SciPy DOP853), Gauss–Hermite nodes,
-and a smoke run of the default spec (MATH.md sec. 3-4)."""
+and a smoke run of the default spec (docs/formal_system.md sec. 3-4)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from scipy.stats import norm
 
 import mfspec as mf
 from mfspec._limit import is_smooth, packed_vector_field, solve_limit
-from mfspec._particles import gauss_hermite, pack, spec_particles, unpack
+from mfspec._particles import gauss_hermite, spec_particles
+from mfspec._state import pack, unpack
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "isotropic_gaussians.py"
 TS = [0.0, 0.25, 0.5, 1.0]
@@ -76,14 +77,14 @@ def test_particles_from_spec_collapse_and_quadrature():
     spec = _tanh_spec()
     p = spec_particles(spec, m1=8, nodes=4, dtype=jnp.float64)
     assert p.sizes == (8, 1, 4)
-    beta, b = np.asarray(p.thetas[2][:, 0]), np.asarray(p.thetas[2][:, 1])
-    pi = np.asarray(p.weights[2])
+    beta, b = np.asarray(p.layers[2].theta[:, 0]), np.asarray(p.layers[2].theta[:, 1])
+    pi = np.asarray(p.layers[2].pi)
     assert abs(pi @ beta - 1.0) < 1e-12 and abs(pi @ (beta - 1.0) ** 2 - 0.25) < 1e-12
     assert np.all(b == 0)
-    assert np.all(np.asarray(p.kernels[0]) == 1.0)  # F = μ2: the W noise τ2 is dropped
+    assert np.all(np.asarray(p.layers[1].w) == 1.0)  # F = μ2: the W noise τ2 is dropped
     full = spec_particles(spec, m1=8, nodes=4, collapse=False, atom_copies=3, dtype=jnp.float64)
     assert full.sizes == (8, 3, 4)
-    np.testing.assert_array_equal(unpack(pack(p), p).w1, p.w1)
+    np.testing.assert_array_equal(unpack(pack(p), p).layers[0].w, p.layers[0].w)
     with pytest.raises(ValueError, match="m1 must be a positive int"):
         spec_particles(spec, m1=0)
 
@@ -105,13 +106,13 @@ def test_many_output_head_gets_sobol_particles_with_the_right_moments():
     )
     p = spec_particles(spec, m1=8, nodes=8, qmc_points=512, dtype=jnp.float64)
     assert p.sizes == (8, 512)
-    beta = np.asarray(p.thetas[1][:, :10])
-    assert np.all(np.asarray(p.thetas[1][:, 10]) == 0)  # the bias is an atom (τ3 = 0)
+    beta = np.asarray(p.layers[1].theta[:, :10])
+    assert np.all(np.asarray(p.layers[1].theta[:, 10]) == 0)  # the bias is an atom (τ3 = 0)
     np.testing.assert_allclose(beta.mean(0), 1.0, atol=2e-3)  # MC error would be 0.1/√512 = 4e-3
     np.testing.assert_allclose(beta.std(0), 0.1, rtol=0.03)
     assert np.max(np.abs(np.corrcoef(beta.T) - np.eye(10))) < 0.1
     # A grid that still keeps >= 3 nodes per axis stays a grid (q = 2 free: 8^2 = 64 <= cap).
-    assert _tanh_spec() and spec_particles(_tanh_spec(), m1=8, nodes=8).sizes == (8, 1, 8)
+    assert spec_particles(_tanh_spec(), m1=8, nodes=8).sizes == (8, 1, 8)
 
 
 def test_long_horizons_cap_the_default_fixed_step():
@@ -166,14 +167,15 @@ def test_e3_collapsed_equals_full_with_identical_atoms():
     for name, v in col.curve.metrics.items():
         np.testing.assert_allclose(full.curve.metrics[name], v, rtol=1e-12, atol=1e-14, err_msg=name)
     for a, b in zip(col.states(), full.states()):
-        np.testing.assert_allclose(b.w1, a.w1, rtol=1e-11, atol=1e-13)
-        np.testing.assert_allclose(b.thetas[2], a.thetas[2], rtol=1e-11, atol=1e-13)
+        (a1, a2, a3), (b1, b2, b3) = a.layers, b.layers
+        np.testing.assert_allclose(b1.w, a1.w, rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b3.theta, a3.theta, rtol=1e-11, atol=1e-13)
         # each copy of the layer-2 atom carries the collapsed particle's state
-        np.testing.assert_allclose(b.thetas[1], np.repeat(a.thetas[1], 3, 0), rtol=1e-11, atol=1e-13)
-        np.testing.assert_allclose(b.kernels[0], np.repeat(a.kernels[0], 3, 0), rtol=1e-11, atol=1e-13)
-        np.testing.assert_allclose(b.kernels[1], np.repeat(a.kernels[1], 3, 1), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b2.theta, np.repeat(a2.theta, 3, 0), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b2.w, np.repeat(a2.w, 3, 0), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(b3.w, np.repeat(a3.w, 3, 1), rtol=1e-11, atol=1e-13)
     # the state really moved, so the comparison is not vacuous
-    assert float(jnp.max(jnp.abs(col.states()[-1].kernels[1] - col.states()[0].kernels[1]))) > 1e-3
+    assert float(jnp.max(jnp.abs(col.states()[-1].layers[2].w - col.states()[0].layers[2].w))) > 1e-3
 
 
 def test_diffrax_matches_scipy_dop853():
@@ -201,7 +203,7 @@ def test_diffrax_matches_scipy_dop853():
 
 def test_default_spec_smoke():
     spec = runpy.run_path(str(SPEC_FILE))["spec"]
-    assert not is_smooth(spec.acts) and is_smooth(_tanh_spec().acts)
+    assert not is_smooth(spec) and is_smooth(_tanh_spec())
     p = spec_particles(spec, m1=32, nodes=4, dtype=jnp.float32)
     assert p.sizes == (32, 1, 1, 4)
     sol = solve_limit(

@@ -53,21 +53,14 @@ def test_scaled_gradients_are_mf_factors_times_autodiff(name, spec):
     widths = (5, 4, 3)[: spec.num_layers]
     net = spec.network(widths, jax.random.PRNGKey(3))
     x, y = spec.data.minibatch(jax.random.PRNGKey(4), 9, dtype=jnp.float64)
-    plain = jax.grad(lambda p: mf.batch_loss(_with(net, p), spec.loss, x, y))(params(net))
-    scaled = mf.scaled_gradients(net, spec.loss, x, y)
+    plain = jax.grad(lambda p: mf.batch_loss(net.with_params(p), spec.loss, x, y))(params(net))
+    (scaled, scaled_b), (grads, grad_b) = mf.scaled_gradients(net, spec.loss, x, y), plain
     n = widths
-    np.testing.assert_allclose(scaled[0], n[0] * plain[0], rtol=1e-13)
-    for ell in range(spec.num_layers):
-        np.testing.assert_allclose(scaled[1][ell], n[ell] * plain[1][ell], rtol=1e-13, atol=1e-300)
-    for ell in range(1, spec.num_layers):
-        np.testing.assert_allclose(scaled[2][ell - 1], n[ell] * n[ell - 1] * plain[2][ell - 1], rtol=1e-13)
-    np.testing.assert_allclose(scaled[3], plain[3], rtol=1e-13)
-
-
-def _with(net, p):
-    from mfspec._network import with_params
-
-    return with_params(net, p)
+    for ell, ((sw, sth), (gw, gth)) in enumerate(zip(scaled, grads)):
+        w_factor = n[0] if ell == 0 else n[ell] * n[ell - 1]  # Sec. 3.1: n_1 for W_1, n_ℓ n_{ℓ-1}
+        np.testing.assert_allclose(sw, w_factor * gw, rtol=1e-13)
+        np.testing.assert_allclose(sth, n[ell] * gth, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(scaled_b, grad_b, rtol=1e-13)
 
 
 @pytest.mark.parametrize("name,spec", ARCHS, ids=[a[0] for a in ARCHS])
@@ -93,7 +86,7 @@ def test_annealed_rate_is_alpha_times_k_to_minus_power():
         p, _ = _sgd_step(spec, net, params(net), key, jnp.asarray(k))
         x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=jnp.float64)
         ref = scaled_update_reference(net, spec.loss, x, y, alpha * (k + 1) ** -0.1)
-        np.testing.assert_allclose(p[0], ref[0], rtol=1e-11)
+        np.testing.assert_allclose(p[0][0][0], ref[0][0][0], rtol=1e-11)
 
 
 def test_same_key_gives_bit_identical_curves_and_other_key_differs():
@@ -118,7 +111,7 @@ def test_chunking_does_not_change_the_trajectory():
     a, ca = mf.train(spec, net, jax.random.PRNGKey(1), iterations=30, num_evals=6, eval_sets=ev, chunk=30)
     b, cb = mf.train(spec, net, jax.random.PRNGKey(1), iterations=30, num_evals=6, eval_sets=ev, chunk=7)
     np.testing.assert_allclose(ca.metrics["test_loss"], cb.metrics["test_loss"], rtol=1e-12)
-    np.testing.assert_allclose(a.w1, b.w1, rtol=1e-12)
+    np.testing.assert_allclose(a.layers[0].w, b.layers[0].w, rtol=1e-12)
 
 
 def test_usual_init_moments_within_monte_carlo_error():
@@ -143,13 +136,13 @@ def test_usual_init_moments_within_monte_carlo_error():
         # var of the sample variance of a Gaussian is 2σ⁴/(n−1).
         assert abs(s.var(ddof=1) - std**2) < 5 * std**2 * math.sqrt(2 / (n - 1))
 
-    check(net.w1, 0.0, tau1 / math.sqrt(d))
-    for w in net.kernels:
-        check(w, mu2, tau2)
-    for th in net.thetas[:-1]:
-        check(th, mu3, tau3)
-    check(net.thetas[-1][:, :2], mu2, tau2)  # β
-    check(net.thetas[-1][:, 2], mu3, tau3)  # head bias
+    check(net.layers[0].w, 0.0, tau1 / math.sqrt(d))
+    for layer in net.layers[1:]:
+        check(layer.w, mu2, tau2)
+    for layer in net.layers[:-1]:
+        check(layer.theta, mu3, tau3)
+    check(net.layers[-1].theta[:, :2], mu2, tau2)  # β
+    check(net.layers[-1].theta[:, 2], mu3, tau3)  # head bias
 
 
 def test_kernel_with_mean_function_has_that_conditional_mean():
@@ -171,8 +164,8 @@ def test_kernel_with_mean_function_has_that_conditional_mean():
         lr=mf.lr.constant(0.1),
     )
     net = spec.network(200, jax.random.PRNGKey(2))
-    th1, th2 = np.asarray(net.thetas[0]), np.asarray(net.thetas[1])
+    th1, th2 = np.asarray(net.layers[0].theta), np.asarray(net.layers[1].theta)
     want = 1.0 + 0.5 * np.tanh(th2[:, :1] - th1[:, 0][None, :])
-    resid = np.asarray(net.kernels[0]) - want
+    resid = np.asarray(net.layers[1].w) - want
     assert abs(resid.mean()) < 5 * 0.3 / 200
     assert abs(resid.std() - 0.3) < 0.01

@@ -1,4 +1,4 @@
-"""The radially reduced limit (MATH.md sec. 3, symmetry reduction) against the general formal system.
+"""The radially reduced limit (docs/formal_system.md sec. 3, symmetry reduction) against the general formal system.
 
 Exact check: in d = 2, a full particle system whose layer-1 directions and data directions sit on
 the same equispaced circle grid is exactly rotation symmetric (under the grid's rotations), so the
@@ -15,37 +15,37 @@ from helpers import tiny_isotropic_spec
 
 import mfspec as mf
 from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._particles import Particles
 from mfspec._radial import RadialSystem, chi_nodes, direction_nodes, radial_setup
+from mfspec._state import Particles
+from mfspec.layers import LayerState
 
 
 def _full_from_compact(p, m, offset):
     """Layer-1 particles (a, m) with w = s_a e(φ_m), φ_m = 2πm/M; F_2 columns repeated."""
     phi = 2 * np.pi * np.arange(m) / m
     e = np.stack([np.cos(phi), np.sin(phi)], axis=1)  # (M, 2)
-    a = p.w1.shape[0]
-    w1 = (p.w1[:, :1, None] * e[None]).reshape(a * m, 2)
-    full = Particles(
-        w1=jnp.asarray(w1),
-        thetas=(jnp.repeat(p.thetas[0], m, axis=0), *p.thetas[1:]),
-        kernels=(jnp.repeat(p.kernels[0], m, axis=1), *p.kernels[1:]),
-        out_bias=p.out_bias,
-        weights=(jnp.repeat(p.weights[0], m) / m, *p.weights[1:]),
+    one, two = p.layers[:2]
+    a = one.size
+    w1 = (one.w[:, :1, None] * e[None]).reshape(a * m, 2)
+    layers = (
+        LayerState(jnp.asarray(w1), jnp.repeat(one.theta, m, axis=0), jnp.repeat(one.pi, m) / m),
+        LayerState(jnp.repeat(two.w, m, axis=1), two.theta, two.pi),
+        *p.layers[2:],
     )
-    return full, e
+    return Particles(layers, p.out_bias, p.kinds, p.readout), e
 
 
 @pytest.mark.parametrize("phi", [mf.act.tanh, mf.act.relu], ids=["tanh", "relu"])
 def test_radial_rates_equal_full_symmetric_system(phi):
     spec = tiny_isotropic_spec(depth=3, dim=2, tau2=0.5, tau3=0.4, phi=phi)
-    system, p0, batch = radial_setup(spec, s_nodes=3, u_nodes=4, r_nodes=3, theta_nodes=2)
+    res = mf.Resolution(s_nodes=3, u_nodes=4, r_nodes=3, theta_nodes=2)
+    system, p0, batch = radial_setup(spec, resolution=res)
     # Move off the initial symmetric state so every term is exercised (rates are equivariant
     # for any compact state).
     rng = np.random.default_rng(0)
     p0 = jax.tree.map(lambda a: a + 0.1 * jnp.asarray(rng.normal(size=a.shape)), p0)
-    p0 = Particles(
-        p0.w1, p0.thetas, p0.kernels, p0.out_bias, tuple(jnp.abs(w) / jnp.abs(w).sum() for w in p0.weights)
-    )
+    layers = tuple(LayerState(s.w, s.theta, jnp.abs(s.pi) / jnp.abs(s.pi).sum()) for s in p0.layers)
+    p0 = Particles(layers, p0.out_bias, p0.kinds, p0.readout)
     # Data directions half a grid step from the neurons': the discrete set is invariant under the
     # grid's rotations *and* a reflection, as the continuous law is (that kills the tangential part).
     m = 7
@@ -64,25 +64,27 @@ def test_radial_rates_equal_full_symmetric_system(phi):
     )
     g_rad = radial.rates(0.0, p0, batch)
     g_full = FormalSystem.from_spec(spec).rates(0.0, full, fbatch)
-    a = p0.w1.shape[0]
-    gw = np.asarray(g_full.w1).reshape(a, m, 2)
+    a = p0.layers[0].size
+    gw = np.asarray(g_full.layers[0].w).reshape(a, m, 2)
     radial_part = np.einsum("amd,md->am", gw, e)
     tangential = np.einsum("amd,md->am", gw, np.stack([-e[:, 1], e[:, 0]], axis=1))
     scale = np.abs(radial_part).max()
     assert np.abs(tangential).max() < 1e-12 * max(scale, 1.0)  # w stays on its ray
     np.testing.assert_allclose(
-        radial_part, np.repeat(np.asarray(g_rad.w1), m, axis=1), rtol=1e-10, atol=1e-13
+        radial_part, np.repeat(np.asarray(g_rad.layers[0].w), m, axis=1), rtol=1e-10, atol=1e-13
     )
-    th = np.asarray(g_full.thetas[0]).reshape(a, m, -1)
+    th = np.asarray(g_full.layers[0].theta).reshape(a, m, -1)
     np.testing.assert_allclose(
-        th, np.repeat(np.asarray(g_rad.thetas[0])[:, None], m, axis=1), rtol=1e-10, atol=1e-13
+        th, np.repeat(np.asarray(g_rad.layers[0].theta)[:, None], m, axis=1), rtol=1e-10, atol=1e-13
     )
     # F_2's full rate is the same for every direction copy; the compact one is their mean.
-    f2 = np.asarray(g_full.kernels[0]).reshape(-1, a, m)
+    f2 = np.asarray(g_full.layers[1].w).reshape(-1, a, m)
     np.testing.assert_allclose(
-        f2, np.repeat(np.asarray(g_rad.kernels[0])[:, :, None], m, axis=2), rtol=1e-10, atol=1e-13
+        f2, np.repeat(np.asarray(g_rad.layers[1].w)[:, :, None], m, axis=2), rtol=1e-10, atol=1e-13
     )
-    for gr, gf in zip(g_rad.thetas[1:] + g_rad.kernels[1:], g_full.thetas[1:] + g_full.kernels[1:]):
+    rest = [g_rad.layers[1].theta, *(a for s in g_rad.layers[2:] for a in s.moving())]
+    rest_full = [g_full.layers[1].theta, *(a for s in g_full.layers[2:] for a in s.moving())]
+    for gr, gf in zip(rest, rest_full):
         np.testing.assert_allclose(gr, gf, rtol=1e-10, atol=1e-13)
     # ŷ on the grid inputs equals the radial forward at |x|.
     np.testing.assert_allclose(

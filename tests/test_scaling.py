@@ -1,5 +1,5 @@
 """MF scaling keeps pre-activations, the output and the entries of W_ℓ (ℓ ≥ 2) O(1) as n grows,
-at init and after training (MATH.md sec. 1: "that is the point of the scalings")."""
+at init and after training (docs/formal_system.md sec. 1: "that is the point of the scalings")."""
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +30,8 @@ def test_quantities_stay_order_one_across_widths_at_init_and_after_training():
         net1, curve = mf.train(spec, net0, jax.random.PRNGKey(3), iterations=40, num_evals=3, eval_sets=ev)
         row = {f"init {k}": v for k, v in _stats(net0, x).items()}
         row.update({f"trained {k}": v for k, v in _stats(net1, x).items()})
-        for ell, (w0, w1) in enumerate(zip(net0.kernels, net1.kernels), start=2):
+        for ell, (l0, l1) in enumerate(zip(net0.layers[1:], net1.layers[1:]), start=2):
+            w0, w1 = l0.w, l1.w
             row[f"|W_{ell}| rms"] = float(jnp.sqrt(jnp.mean(w1**2)))
             # The change of one entry is O(1) in MF scaling (it would vanish like 1/n under NTK-like
             # scaling and grow without the n_ℓ n_{ℓ-1} factor being balanced by the 1/n sums).

@@ -1,9 +1,10 @@
-"""The symbolic side of mfspec (issue 4): the update rules derived, printed and verified.
+"""The symbolic side of mfspec: the update rules derived, printed and verified.
 
 symbolic_system(spec)          the finite network (eq. 38) and formal system (eq. 39, App. A
                                eq. 48-52) as SymPy expressions, grouped into sections
 equations_text(spec, latex=)   those equations as readable text or a LaTeX document
-verify(spec)                   E2 and the JAX-vs-SymPy and MF-scaling identities → Report
+check_e2, check_jax, check_mf_scaling   the symbolic identities (docs/formal_system.md sec. 4)
+verify(spec)                   every check of ``mfspec.checks`` → Report
 """
 
 from mfspec.symbolic._e2 import check_e2
@@ -13,7 +14,6 @@ from mfspec.symbolic._printing import equations_text
 from mfspec.symbolic._report import Check, Report
 from mfspec.symbolic._scaling import check_mf_scaling
 from mfspec.symbolic._system import Equation, SymbolicSystem, symbolic_system
-from mfspec.symbolic._verify import verify
 
 __all__ = [
     "Check",
@@ -28,3 +28,10 @@ __all__ = [
     "symbolic_system",
     "verify",
 ]
+
+
+def verify(spec, **kwargs):
+    """``mfspec.checks.verify`` (kept here: the symbolic checks are most of it)."""
+    from mfspec.checks.verify import verify as run
+
+    return run(spec, **kwargs)

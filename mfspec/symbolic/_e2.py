@@ -1,4 +1,4 @@
-"""E2 (MATH.md sec. 4): the formal system on the empirical measure equals the finite network, symbolically.
+"""E2 (docs/formal_system.md sec. 4): the formal system on the empirical measure equals the finite network, symbolically.
 
 At tiny widths with symbolic weights, for the spec's own σ's and loss (kinks made generic, see
 ``_smooth``), SymPy must reduce to 0 each difference

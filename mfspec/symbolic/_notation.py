@@ -15,7 +15,7 @@ from sympy.printing.str import StrPrinter
 def _tex_of(name: str) -> str:
     """LaTeX of a short name: "Delta_{theta,2}" → "\\Delta_{\\theta,2}" (greek words prefixed)."""
     out = name.replace("grad~", "\\tilde{nabla}").replace("yhat", "\\hat{y}")
-    for word in ("Delta", "Theta", "theta", "sigma", "rho", "nabla", "partial", "xi", "beta"):
+    for word in ("Delta", "Theta", "theta", "sigma", "rho", "nabla", "partial", "xi", "beta", "omega"):
         out = out.replace(word, "\\" + word + " ")
     out = out.replace("·", "\\cdot ").replace("ℓ", "\\ell ")
     return (
@@ -40,6 +40,7 @@ _TEXT = {
     "partial": "∂",
     "xi": "ξ",
     "beta": "β",
+    "omega": "ω",
 }
 
 
@@ -121,6 +122,18 @@ class ExpectP(sp.Expr):
 
     def _latex(self, printer):
         return rf"\mathbb{{E}}_{{P}}\left[{printer._print(self.args[0])}\right]"
+
+
+class ExpectNoise(sp.Expr):
+    """E_ω[ · ] over a local operation's initial weight noise ω (docs/formal_system.md sec. 6)."""
+
+    is_commutative = True
+
+    def _sympystr(self, printer):
+        return f"E_ω[{printer._print(self.args[0])}]"
+
+    def _latex(self, printer):
+        return rf"\mathbb{{E}}_{{\omega}}\left[{printer._print(self.args[0])}\right]"
 
 
 class Inner(sp.Expr):

@@ -1,4 +1,4 @@
-"""The generated JAX code agrees with the symbolic network (DESIGN.md: one source of truth).
+"""The generated JAX code agrees with the symbolic network (one source of truth).
 
 SymPy's ŷ and its Sec. 3.1 scaled gradients of the minibatch-mean loss (``_finite``, the spec's
 own σ's and loss) are lambdified to NumPy and compared in float64 with ``mfspec.MFNetwork`` and
@@ -42,8 +42,9 @@ def check_jax(
         scaled_gradients: the implementation under test, signature of ``mfspec.scaled_gradients``
             (default: that function); inject a faulty one to see this check fail.
     """
-    from mfspec._network import MFNetwork
     from mfspec._network import scaled_gradients as default_scaled
+    from mfspec._state import Particles
+    from mfspec.layers import LayerState
 
     t0 = time.perf_counter()
     scaled_gradients = scaled_gradients or default_scaled
@@ -73,25 +74,22 @@ def check_jax(
         ).reshape(shape)
 
     with jax.enable_x64(True):
-        net = MFNetwork(
-            w1=jnp.asarray(arr(inst.w1, (widths[0], d))),
-            thetas=tuple(jnp.asarray(arr(th, (n, a.q))) for th, n, a in zip(inst.thetas, widths, inst.acts)),
-            kernels=tuple(
-                jnp.asarray(arr(W, (widths[i + 1], widths[i]))) for i, W in enumerate(inst.kernels)
-            ),
-            out_bias=jnp.asarray(arr(inst.out_bias, (inst.k,))),
-            acts=layers_for(spec, len(widths)),  # the spec's own σ's, not the smoothed copies
-            trainable_out_bias=inst.trainable_out_bias,
+        kinds = layers_for(spec, len(widths))  # the spec's own σ's, not the smoothed copies
+        prev = [d, *widths[:-1]]
+        layers = tuple(
+            LayerState(
+                jnp.asarray(arr(w, kind.weight_shape(n, n_prev))),
+                jnp.asarray(arr(th, (n, kind.q))),
+            )
+            for kind, w, th, n, n_prev in zip(kinds, inst.weights, inst.thetas, widths, prev)
         )
+        net = Particles(layers, jnp.asarray(arr(inst.out_bias, (inst.k,))), kinds, spec.readout)
         x = jnp.asarray(arr(inst.xs, (batch, d)))
         y = jnp.asarray(arr(inst.ys, (batch, inst.k)))
         yhat = net(x)
         # One compile per architecture instead of op-by-op dispatch (seconds saved per check).
-        grads = eqx.filter_jit(lambda net, x, y: scaled_gradients(net, spec.loss, x, y))
-        w1, thetas, kernels, out_bias = grads(net, x, y)
-        got = np.concatenate(
-            [np.ravel(np.asarray(a, np.float64)) for a in (yhat, w1, *thetas, *kernels, out_bias)]
-        )
+        grads = eqx.filter_jit(lambda net, x, y: scaled_gradients(net, spec.loss, x, y))(net, x, y)
+        got = np.concatenate([np.ravel(np.asarray(a, np.float64)) for a in (yhat, *jax.tree.leaves(grads))])
     if got.shape != sym.shape:
         raise ValueError(f"JAX returned {got.shape[0]} numbers, SymPy {sym.shape[0]}")
     err = np.abs(got - sym) / (1 + np.abs(sym))

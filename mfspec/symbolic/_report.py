@@ -20,9 +20,10 @@ class Check:
     passed: bool
     detail: str = ""
     seconds: float = 0.0
+    skipped: bool = False  # not applicable to this spec; ``detail`` says why
 
     def __str__(self) -> str:
-        mark = "PASS" if self.passed else "FAIL"
+        mark = "SKIP" if self.skipped else "PASS" if self.passed else "FAIL"
         line = f"[{mark}] {self.name:<44} residual {self.residual:.2e} (tol {self.tol:.0e})  {self.seconds:5.1f}s"
         return f"{line}\n       {self.detail}" if self.detail else line
 

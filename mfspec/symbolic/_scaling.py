@@ -33,55 +33,46 @@ def check_mf_scaling(spec, *, L: int | None = None, d: int = 2, scales: Scales =
     t0 = time.perf_counter()
     L = L or spec.num_layers
     smooth = Smoother()
-    acts = [a for a in layers_for(spec, L)]
-    exprs = [[smooth(e) for e in a.exprs] for a in acts]
+    kinds = tuple(
+        kind.map_exprs(smooth) for kind in (spec.layers if L == spec.num_layers else layers_for(spec, L))
+    )
     n = sp.symbols(f"n1:{L + 1}", positive=True)
     R = lambda name: sp.Symbol(name, real=True)  # noqa: E731
     x = [R(f"x_{c}") for c in range(d)]
-    w_m, w_c = [R(f"wm_{c}") for c in range(d)], [R(f"wc_{c}") for c in range(d)]
-    th_m = [[R(f"{s.name}m{ell}") for s in a.theta] for ell, a in enumerate(acts, 1)]
-    th_c = [[R(f"{s.name}c{ell}") for s in a.theta] for ell, a in enumerate(acts, 1)]
-    a_, b_, c_, om = ([R(f"{p}{ell}") for ell in range(L + 1)] for p in "abcw")
+    th_m = [[R(f"{s.name}m{ell}") for s in kind.act.theta] for ell, kind in enumerate(kinds, 1)]
+    th_c = [[R(f"{s.name}c{ell}") for s in kind.act.theta] for ell, kind in enumerate(kinds, 1)]
 
     def sig(ell, th, h):
-        act = acts[ell - 1]
+        act = kinds[ell - 1].act
         rep = dict(zip(act.theta, th)) | {act.h: h}
-        return [e.xreplace(rep) for e in exprs[ell - 1]]
+        return [e.xreplace(rep) for e in act.exprs]
 
-    hm = sum((w * xc for w, xc in zip(w_m, x)), sp.S.Zero)
-    hc = sum((w * xc for w, xc in zip(w_c, x)), sp.S.Zero)
-    quantities = [("h_1*", hm), ("h_1.", hc)]
-    for ell in range(2, L + 1):
-        sm, sc = sig(ell - 1, th_m[ell - 2], hm)[0], sig(ell - 1, th_c[ell - 2], hc)[0]
-        m = n[ell - 2]
-        hm, hc = (a_[ell] * sm + (m - 1) * b_[ell] * sc) / m, (c_[ell] * sm + (m - 1) * om[ell] * sc) / m
+    # The fold of eq. 38 over marked/clone pairs: each kind builds h*, h· from the previous layer's
+    # marked and clone outputs (``LayerKind.sym_clones``) and names its marked weight symbols.
+    quantities, marked, symmetric = [], [], {}
+    marked_in, clone_in = x, x
+    for ell, kind in enumerate(kinds, start=1):
+        hm, hc, own, subs = kind.sym_clones(ell, marked_in, clone_in, n[ell - 2] if ell > 1 else None, R)
         quantities += [(f"h_{ell}*", hm), (f"h_{ell}.", hc)]
-    bout = [R(f"bout_{o}") for o in range(acts[-1].k)]
+        marked.append(own)
+        symmetric |= subs | dict(zip(th_m[ell - 1], th_c[ell - 1]))
+        if ell < L:
+            marked_in, clone_in = sig(ell, th_m[ell - 1], hm)[0], sig(ell, th_c[ell - 1], hc)[0]
+    bout = [R(f"bout_{o}") for o in range(kinds[-1].k)]
     om_L, oc_L = sig(L, th_m[-1], hm), sig(L, th_c[-1], hc)
     yhat = [(p + (n[-1] - 1) * q) / n[-1] + b for p, q, b in zip(om_L, oc_L, bout)]
     for o, y in enumerate(yhat):
         quantities.append((f"yhat[{o}]", y))
-        quantities += [
-            (f"n_1 dyhat[{o}]/dw*_{c}", scales("w1", 1, n) * sp.diff(y, w)) for c, w in enumerate(w_m)
-        ]
-        for ell in range(1, L + 1):
+        for ell, kind in enumerate(kinds, start=1):
+            factor = scales(kind, "w", ell, n)
             quantities += [
-                (f"n_{ell} dyhat[{o}]/d{s}*_{ell}", scales("thetas", ell, n) * sp.diff(y, s))
+                (f"({factor}) dyhat[{o}]/d{label}", factor * sp.diff(y, s)) for label, s in marked[ell - 1]
+            ]
+            quantities += [
+                (f"n_{ell} dyhat[{o}]/d{s}*_{ell}", scales(kind, "theta", ell, n) * sp.diff(y, s))
                 for s in th_m[ell - 1]
             ]
-        for ell in range(2, L + 1):
-            quantities.append(
-                (
-                    f"n_{ell}n_{ell - 1} dyhat[{o}]/dW_{ell}[*,*]",
-                    scales("kernels", ell, n) * sp.diff(y, a_[ell]),
-                )
-            )
-        quantities.append((f"dyhat[{o}]/db_out", scales("out_bias", 0, n) * sp.diff(y, bout[o])))
-    symmetric = dict(zip(w_m, w_c))
-    for ell in range(1, L + 1):
-        symmetric |= dict(zip(th_m[ell - 1], th_c[ell - 1]))
-        if ell >= 2:
-            symmetric |= {a_[ell]: om[ell], b_[ell]: om[ell], c_[ell]: om[ell]}
+        quantities.append((f"dyhat[{o}]/db_out", scales(None, "out_bias", 0, n) * sp.diff(y, bout[o])))
     first, worst, memo = "", 0.0, {}
     for label, q in quantities:
         # ``normalize`` returns an expression equal to q; if no n_ℓ is left in it, q is proven

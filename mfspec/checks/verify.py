@@ -1,18 +1,25 @@
-"""``verify(spec)``: the symbolic and numeric identities of a spec, as one report.
+"""``verify(spec)`` (``mfspec verify``): the symbolic and numeric identities of a spec, one report.
 
-Checks (MATH.md sec. 4): E2 at L = 2 and 3 (symbolic weights, tiny widths), the generated JAX
-code against SymPy at the same sizes and at the spec's own L, and MF scaling at the spec's own L
-with symbolic widths. Each check takes the implementation under test as an argument, so a test can
-inject a fault (a dropped n factor, a flipped sign) and watch the check fail; further checks
-plug in through ``extra_checks``. The Eulerian D_2 f check of MATH.md sec. 5
-(``mfspec._eulerian.check_eulerian``) runs by default; ``eulerian="B"`` injects the other D_2 f
-variant as a fault, ``eulerian=None`` skips it.
+Checks (docs/formal_system.md sec. 4-5), all on the user's own spec and every layer kind in it:
+
+- E1 on the JAX formal system the solver integrates (``mfspec.checks.e1``, float64);
+- E2 at L = 2 and 3 (symbolic weights, tiny widths; ``mfspec.symbolic.check_e2``);
+- the generated JAX code against SymPy at the same sizes and at the spec's own L;
+- MF scaling at the spec's own L with symbolic widths;
+- the Eulerian D_2 f check (``mfspec.checks.eulerian``) when the spec's σ are smooth (else
+  reported as skipped, with the reason).
+
+Each check takes the implementation under test as an argument, so a test can inject a fault (a
+dropped n factor, a flipped sign) and watch the check fail; further checks plug in through
+``extra_checks``. ``eulerian="B"`` injects the other D_2 f variant as a fault, ``eulerian=None``
+leaves the check out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from mfspec.checks.e1 import check_e1
 from mfspec.symbolic import _empirical
 from mfspec.symbolic._e2 import check_e2
 from mfspec.symbolic._finite import Scales, mf_scales
@@ -20,7 +27,7 @@ from mfspec.symbolic._numeric import check_jax
 from mfspec.symbolic._report import Check, Report
 from mfspec.symbolic._scaling import check_mf_scaling
 
-#: (widths, d) of the tiny instances: L = 2 and L = 3 as MATH.md E2 asks (n = 2 or 3, d = 1 or 2).
+#: (widths, d) of the tiny instances of E2: L = 2 and L = 3 (n = 2 or 3, d = 1 or 2).
 E2_SIZES: tuple[tuple[tuple[int, ...], int], ...] = (((3, 2), 2), ((2, 2, 2), 1))
 _L1_SIZES = (((3,), 2), ((2,), 1))
 
@@ -52,17 +59,18 @@ def verify(
         extra_checks: callables ``spec -> Check`` appended to the report.
         seed: the random point of the numeric checks.
         eulerian: the D_2 f variant of the Eulerian G_ℓ under test ("A": App. A, the default;
-            "B": as printed in Sec. 3.2, a fault) or None to skip that check.
+            "B": as printed in Sec. 3.2, a fault) or None to leave that check out.
     """
     sizes = tuple((tuple(w), d) for w, d in (sizes or sizes_for(spec)))
-    checks = [check_e2(spec, w, d, scales=scales, formal=formal) for w, d in sizes]
+    checks = [check_e1(spec, seed=seed)]
+    checks += [check_e2(spec, w, d, scales=scales, formal=formal) for w, d in sizes]
     jax_sizes = list(sizes)
     if spec.num_layers not in {len(w) for w, _ in sizes}:
         jax_sizes.append(((2,) * spec.num_layers, 2))
     checks += [check_jax(spec, w, d, scaled_gradients=scaled_gradients, seed=seed) for w, d in jax_sizes]
     checks.append(check_mf_scaling(spec, scales=scales))
     if eulerian is not None:
-        from mfspec._eulerian import check_eulerian
+        from mfspec.checks.eulerian import check_eulerian
 
         checks.append(check_eulerian(spec, variant=eulerian))
     checks += [extra(spec) for extra in extra_checks]

@@ -1,4 +1,4 @@
-"""The numerical Eulerian check of MATH.md sec. 5: which D_2 f term the Eulerian G_ℓ needs.
+"""The numerical Eulerian check (docs/formal_system.md sec. 5): which D_2 f term the Eulerian G_ℓ needs.
 
 The Eulerian field ``f_ℓ^t(θ', g)`` is the kernel of the layer-ℓ particles at an *arbitrary*,
 fixed argument — a layer-(ℓ−1) state that need not be on the support of ρ_{ℓ−1}. The paper's
@@ -63,15 +63,16 @@ import dataclasses
 import math
 import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._particles import Particles, spec_particles
+from mfspec._formal import FormalSystem
+from mfspec._particles import spec_particles
+from mfspec.checks._characteristics import Field, all_times
+from mfspec.layers import Dense
 
-#: The two candidates for ∂_t g in the D_2 f term (MATH.md sec. 2, "Open point").
+#: The two candidates for ∂_t g in the D_2 f term (docs/formal_system.md sec. 5).
 VARIANTS = {
     "A": "App. A: D_2 f{G_{ℓ-1}}, the Eulerian rate of g",
     "B": "Sec. 3.2 as printed: D_2 f{G_{f,ℓ-1}}, the Lagrangian rate of g",
@@ -103,124 +104,6 @@ def builtin_spec():
     )
 
 
-def _test_g(theta1, w):
-    """The fixed argument function g ∈ F_2 of the ℓ = 3 check: a smooth function of a layer-1 state."""
-    u = jnp.linspace(0.8, -0.6, w.shape[-1])
-    return 1.0 + 0.5 * jnp.tanh(w @ u + theta1[..., 0] - 0.5)
-
-
-# ---- the test neuron (π = 0) appended to the particle system --------------------------------
-
-
-def _augment(p: Particles, y) -> Particles:
-    """p with two weight-0 test neurons appended: one in layer 1 (θ'_1, w; its column a2 in F_2) and
-    one in layer 2 (θ'_2, its kernel row G on the layer-1 particles; its column a3 in F_3). The
-    F_2 entry between the two test neurons is a dummy (0): each is weighted by π = 0."""
-    th1, w, a2, th2, g, a3 = y
-    z = jnp.zeros((1,), p.w1.dtype)
-    f2 = jnp.concatenate([jnp.concatenate([p.kernels[0], a2[:, None]], 1), jnp.concatenate([g, z])[None]], 0)
-    f3 = jnp.concatenate([p.kernels[1], a3[:, None]], 1)
-    thetas, kernels, weights = list(p.thetas), [f2, f3, *p.kernels[2:]], list(p.weights)
-    thetas[0] = jnp.concatenate([thetas[0], th1[None]])
-    thetas[1] = jnp.concatenate([thetas[1], th2[None]])
-    weights[0] = jnp.concatenate([weights[0], z])
-    weights[1] = jnp.concatenate([weights[1], z])
-    w1 = jnp.concatenate([p.w1, w[None]])
-    return Particles(
-        w1=w1, thetas=tuple(thetas), kernels=tuple(kernels), out_bias=p.out_bias, weights=tuple(weights)
-    )
-
-
-def _test_rates(system: FormalSystem, batch, s, p: Particles, y):
-    """The Lagrangian rates of the two test neurons against the ensemble p at time s (App. A
-    eq. 48-52: G_{θ,1}, G_{W,1}, G_{f,2}(·, test 1); G_{θ,2}, G_{f,2}(test 2, ·), G_{f,3}(·, test 2)),
-    and all rates of the augmented system."""
-    r = system.rates(s, _augment(p, y), batch)
-    rates = (
-        r.thetas[0][-1],
-        r.w1[-1],
-        r.kernels[0][:-1, -1],
-        r.thetas[1][-1],
-        r.kernels[0][-1, :-1],
-        r.kernels[1][:, -1],
-    )
-    return rates, r
-
-
-def _rk4_scan(rate, y, h, steps):
-    """``steps`` classical RK4 steps of size h (h < 0 integrates backward); ``rate(k, y)`` takes the
-    stage index k on the half-step grid (stage times s0 + k·h/2). Returns the final y and every
-    y at the step starts. The four stages are an inner scan, so ``rate`` is traced once (compile
-    time, not run time, is what costs here)."""
-    c_stage = jnp.asarray([0.0, 0.5, 0.5, 1.0])
-    b_stage = jnp.asarray([1.0, 2.0, 2.0, 1.0]) / 6
-    k_offset = jnp.asarray([0, 1, 1, 2])
-    zeros = jax.tree.map(jnp.zeros_like, y)
-
-    def step(y, n):
-        def stage(carry, s):
-            acc, k_prev = carry
-            y_s = jax.tree.map(lambda a, k: a + c_stage[s] * h * k, y, k_prev)
-            k = rate(2 * n + k_offset[s], y_s)
-            return (jax.tree.map(lambda a, kk: a + b_stage[s] * kk, acc, k), k), None
-
-        (inc, _), _ = jax.lax.scan(stage, (zeros, zeros), jnp.arange(4))
-        return jax.tree.map(lambda a, k: a + h * k, y, inc), y
-
-    return jax.lax.scan(step, y, jnp.arange(steps))
-
-
-class _Field(eqx.Module):
-    """f_2^t(θ'_1, w) and f_3^t(θ'_2, g) by the backward characteristics of the two test neurons."""
-
-    system: FormalSystem
-    batch: WeightedBatch
-    p0: Particles  # the ensemble's initial particles
-    kernels: tuple = eqx.field(static=True)  # the init kernels of layers 2 and 3
-    steps: int = eqx.field(static=True)
-
-    def trajectory(self, t):
-        """The ensemble on the half-step grid t·k/(2N), k = 0..2N: RK4 of ``FormalSystem.rates`` (the
-        vector field ``solve_limit`` integrates) with step t/(2N), every state saved."""
-        h = t / (2 * self.steps)
-        rate = lambda k, y: self.system.rates(h * k / 2, y, self.batch)  # noqa: E731
-        last, saved = _rk4_scan(rate, self.p0, h, 2 * self.steps)
-        return jax.tree.map(lambda s, e: jnp.concatenate([s, e[None]]), saved, last)
-
-    def f0(self, ell, theta0):
-        """f_ℓ^0(θ'_0, ·) on the layer-ℓ particles: the kernel mean (its noise is not in the limit)."""
-        kernel, th = self.kernels[ell - 2], self.p0.thetas[ell - 1]
-        if callable(kernel.mean):
-            return kernel.mean_matrix(th, theta0[None])[:, 0]
-        return jnp.full((th.shape[0],), kernel.mean, th.dtype)
-
-    def residual(self, traj, t, a, args):
-        """[a2_0 − f_2^0(θ'_1,0), a3_0 − f_3^0(θ'_2,0)]: the test neurons integrated from t back to 0
-        through ``traj``; a = [a2, a3] at t, args = (θ'_1, w, θ'_2, G) at t."""
-        th1, w, th2, g = args
-        n2 = self.p0.sizes[1]
-        h = t / self.steps
-        n = 2 * self.steps
-        pick = lambda k: jax.tree.map(lambda e: e[n - k], traj)  # noqa: E731  stage time t − k·h/2
-        rate = lambda k, y: _test_rates(self.system, self.batch, t - h * k / 2, pick(k), y)[0]  # noqa: E731
-        (th1_0, _, a2_0, th2_0, _, a3_0), _ = _rk4_scan(
-            rate, (th1, w, a[:n2], th2, g, a[n2:]), -h, self.steps
-        )
-        return jnp.concatenate([a2_0 - self.f0(2, th1_0), a3_0 - self.f0(3, th2_0)])
-
-    def solve(self, traj, t, args, tol=1e-14, max_iter=100):
-        """a_t = [f_2^t(θ'_1, w), f_3^t(θ'_2, g)]: fixed-point iteration a ← a − r(a) (∂r/∂a ≈ I)."""
-
-        def body(c):
-            a, _, k = c
-            r = self.residual(traj, t, a, args)
-            return a - r, jnp.max(jnp.abs(r)), k + 1
-
-        a0 = jnp.concatenate([self.f0(2, args[0]), self.f0(3, args[2])])
-        a, err, _ = jax.lax.while_loop(lambda c: (c[1] > tol) & (c[2] < max_iter), body, (a0, jnp.inf, 0))
-        return a, err
-
-
 @dataclasses.dataclass(frozen=True)
 class EulerianResult:
     """The comparison at one layer ℓ.
@@ -250,53 +133,19 @@ class EulerianResult:
         return tuple(math.log2(r[k] / r[k + 1]) if r[k + 1] > 0 else math.inf for k in range(len(r) - 1))
 
 
-def _at(field: _Field, t, th1, w, th2):
-    """At time t: f_2^t(θ'_1, w), f_3^t(θ'_2, g), and G_2, G_3 (variants A, B) by autodiff there."""
-    traj = field.trajectory(t)
-    p = jax.tree.map(lambda e: e[-1], traj)
-    g = _test_g(p.thetas[0], p.w1)  # the fixed function g, on the layer-1 particles of time t
-    args = (th1, w, th2, g)
-    a, err = field.solve(traj, t, args)
-    n2 = field.p0.sizes[1]
-    y = (th1, w, a[:n2], th2, g, a[n2:])
-    (d_th1, d_w, d_a2, d_th2, d_g, d_a3), r = _test_rates(field.system, field.batch, t, p, y)
-    # ∂_t g at the layer-1 particles z_i: Lagrangian G_{f,2}(θ'_2, g, z_i) (B), or Eulerian (A)
-    # G_2(θ'_2, g, z_i) = G_{f,2} − ⟨∇_θ g(z_i), G_{θ,1}(z_i)⟩ − ⟨∇_w g(z_i), G_{W,1}(z_i)⟩.
-    g_th, g_w = jax.vmap(jax.grad(_test_g, argnums=(0, 1)))(p.thetas[0], p.w1)
-    lagrangian = d_g
-    eulerian = d_g - jnp.sum(g_th * r.thetas[0][:-1], -1) - jnp.sum(g_w * r.w1[:-1], -1)
-    # Directions in (a, θ'_1, w, θ'_2, G): e_k in a (for ∂r/∂a), then d_th1, d_w, d_th2 and the
-    # two ∂_t g, so that da = −(∂r/∂a)⁻¹ ∂r/∂(args)·direction gives every transport term at once.
-    na = a.shape[0]
-    zeros = lambda v: jnp.zeros_like(v)  # noqa: E731
-    dirs = [(jnp.eye(na, dtype=a.dtype)[k], (zeros(th1), zeros(w), zeros(th2), zeros(g))) for k in range(na)]
-    dirs += [
-        (zeros(a), (d_th1, zeros(w), zeros(th2), zeros(g))),
-        (zeros(a), (zeros(th1), d_w, zeros(th2), zeros(g))),
-        (zeros(a), (zeros(th1), zeros(w), d_th2, zeros(g))),
-        (zeros(a), (zeros(th1), zeros(w), zeros(th2), eulerian)),
-        (zeros(a), (zeros(th1), zeros(w), zeros(th2), lagrangian)),
-    ]
-    stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *dirs)
-    f = lambda a_, args_: field.residual(traj, t, a_, args_)  # noqa: E731
-    d = jax.vmap(lambda da, dargs: jax.jvp(f, (a, args), (da, dargs))[1])(*stacked)
-    moves = -jnp.linalg.solve(d[:na].T, d[na:].T).T  # (5, na): da along each direction
-    g2 = d_a2 - moves[0, :n2] - moves[1, :n2]
-    base3 = d_a3 - moves[2, n2:]
-    g3 = {"A": base3 - moves[3, n2:], "B": base3 - moves[4, n2:]}
-    return a, err, g2, g3
-
-
-@eqx.filter_jit
-def _all_times(field: _Field, times, th1, w, th2):
-    return jax.vmap(lambda s: _at(field, s, th1, w, th2))(times)
-
-
-def suitable(spec) -> bool:
-    """Whether the check can run on ``spec`` itself: L ≥ 3 (ℓ = 3 needs it) and every σ smooth."""
+def unsuitable(spec) -> str | None:
+    """Why the check cannot run on ``spec`` (None when it can): it needs L ≥ 3 (ℓ = 3 needs it),
+    dense layers 2 and 3 (the G_ℓ of Sec. 3.2 is a dense layer's) and
+    smooth σ's (a kink, e.g. ReLU, spoils the finite differences in t)."""
     from mfspec._limit import is_smooth
 
-    return spec.num_layers >= 3 and is_smooth(spec.acts)
+    if spec.num_layers < 3:
+        return f"L = {spec.num_layers} < 3: the D_2 f term of G_ℓ first appears at ℓ = 3"
+    if not all(isinstance(kind, Dense) for kind in spec.layers[1:3]):
+        return "layers 2 and 3 must be dense: the Eulerian G_ℓ of Sec. 3.2 is that of a dense layer"
+    if not is_smooth(spec):
+        return "a σ has a kink (e.g. ReLU): finite differences in t would measure the kink, not G_ℓ"
+    return None
 
 
 def eulerian_residuals(
@@ -321,22 +170,23 @@ def eulerian_residuals(
     from mfspec._limit import data_expectation
 
     spec = builtin_spec() if spec is None else spec
-    if not suitable(spec):
-        raise ValueError(f"eulerian_residuals: {spec.name} needs L ≥ 3 and smooth σ")
+    why = unsuitable(spec)
+    if why is not None:
+        raise ValueError(f"eulerian_residuals: cannot run on {spec.name}: {why}")
     results = []
     with jax.enable_x64(True):
         dtype = jnp.float64
         p0 = spec_particles(spec, m1=m1, nodes=nodes, max_particles=nodes**2, dtype=dtype)
         batch = data_expectation(spec, samples=data_samples, dtype=dtype)
-        kernels = tuple(spec.init.kernels[:2])
-        field = _Field(system=FormalSystem.from_spec(spec), batch=batch, p0=p0, kernels=kernels, steps=steps)
+        kernels = tuple(kind.weight_law for kind in spec.layers[1:3])
+        field = Field(system=FormalSystem.from_spec(spec), batch=batch, p0=p0, kernels=kernels, steps=steps)
         # The arguments: states that are no particle's (θ'_1, w) and (θ'_2, g).
-        th1 = jnp.asarray(np.linspace(0.3, -0.2, p0.thetas[0].shape[1]), dtype)
+        th1 = jnp.asarray(np.linspace(0.3, -0.2, p0.layers[0].theta.shape[1]), dtype)
         w = jnp.asarray(np.linspace(0.5, -0.7, spec.input_dim), dtype)
-        th2 = jnp.asarray(np.linspace(0.2, -0.1, p0.thetas[1].shape[1]), dtype)
+        th2 = jnp.asarray(np.linspace(0.2, -0.1, p0.layers[1].theta.shape[1]), dtype)
         n = len(deltas)
         times = np.concatenate([t + np.asarray(deltas), t - np.asarray(deltas), [t]])
-        a, err, g2, g3 = _all_times(field, jnp.asarray(times, dtype), th1, w, th2)
+        a, err, g2, g3 = all_times(field, jnp.asarray(times, dtype), th1, w, th2)
         a, err = np.asarray(a), float(np.max(np.asarray(err)))
         fd = (a[:n] - a[n : 2 * n]) / (2 * np.asarray(deltas)[:, None])
         n2 = p0.sizes[1]
@@ -369,20 +219,26 @@ def eulerian_residuals(
 _CACHE: dict = {}
 
 
+def results_for(spec=None) -> list[EulerianResult]:
+    """``eulerian_residuals(spec)`` with the defaults (``builtin_spec()`` for None), once per spec
+    and process (the spec is kept with its result, so its id is not reused)."""
+    key = "builtin" if spec is None else id(spec)
+    if key not in _CACHE:
+        _CACHE[key] = (spec, eulerian_residuals(spec))
+    return _CACHE[key][1]
+
+
 def builtin_results() -> list[EulerianResult]:
     """``eulerian_residuals()`` on ``builtin_spec()`` with the defaults, computed once per process."""
-    if "builtin" not in _CACHE:
-        _CACHE["builtin"] = eulerian_residuals()
-    return _CACHE["builtin"]
+    return results_for(None)
 
 
 def check_eulerian(spec=None, *, variant: str = "A", tol: float = 1e-3, min_order: float = 1.5):
-    """The Eulerian D_2 f check (MATH.md sec. 5) as a ``Check`` for ``mfspec.symbolic.verify``.
+    """The Eulerian D_2 f check (docs/formal_system.md sec. 5) as a ``Check`` for ``mfspec verify``.
 
-    It always runs on ``builtin_spec()`` (smooth σ = tanh, L = 4, τ3 > 0, tiny particle counts):
-    the check is about the formalism — which ∂_t g the D_2 f term of the Eulerian G_ℓ needs — not
-    about the user's σ (a kink, e.g. ReLU, would spoil the finite differences). ``spec`` is accepted
-    for the ``extra_checks`` signature and named in the detail. The result is cached per process.
+    It runs on ``spec`` itself (``builtin_spec()`` when None: smooth σ = tanh, L = 4, τ3 > 0) with
+    tiny particle counts, when the spec allows it (``unsuitable``: L ≥ 3, dense layers 2 and 3,
+    smooth σ's); otherwise the check is reported as skipped, with the reason. Cached per spec.
 
     Arguments:
         variant: the G_ℓ under test: "A" (App. A, D_2 f{G_{ℓ−1}}; the default) or "B" (the
@@ -397,8 +253,12 @@ def check_eulerian(spec=None, *, variant: str = "A", tol: float = 1e-3, min_orde
 
     if variant not in VARIANTS:
         raise ValueError(f"check_eulerian: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    name = f"Eulerian G_l, D_2 f variant {variant}"
+    why = None if spec is None else unsuitable(spec)
+    if why is not None:
+        return Check(name, float("nan"), tol, True, f"not run on {spec.name}: {why}", 0.0, skipped=True)
     start = time.perf_counter()
-    results = builtin_results()
+    results = results_for(spec)
     other = "B" if variant == "A" else "A"
     ok, worst, parts = True, 0.0, []
     for r in results:
@@ -411,18 +271,9 @@ def check_eulerian(spec=None, *, variant: str = "A", tol: float = 1e-3, min_orde
             f"Richardson {r.richardson[variant]:.0e}; variant {other}: "
             f"{', '.join(f'{x:.1e}' for x in r.residual[other])}; max|G| = {r.scale:.1e}"
         )
-    user = (
-        f" (not {spec.name}: the check is about the formalism, not the user's σ)" if spec is not None else ""
-    )
     detail = (
-        f"{VARIANTS[variant]}; built-in 4-layer tanh spec{user}, t = {results[0].t:g}, "
-        f"δ = {', '.join(f'{d:g}' for d in results[0].deltas)}: " + "; ".join(parts)
+        f"{VARIANTS[variant]}; on {'the built-in 4-layer tanh spec' if spec is None else spec.name}, "
+        f"t = {results[0].t:g}, δ = {', '.join(f'{d:g}' for d in results[0].deltas)}: " + "; ".join(parts)
     )
-    return Check(
-        name=f"Eulerian G_l, D_2 f variant {variant}",
-        residual=worst,
-        tol=tol,
-        passed=bool(ok),
-        detail=detail,
-        seconds=time.perf_counter() - start,
-    )
+    return Check(name=name, residual=worst, tol=tol, passed=bool(ok), detail=detail,
+                 seconds=time.perf_counter() - start)  # fmt: skip
