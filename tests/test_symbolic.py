@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import catalogue
 
 import mfspec as mf
 from mfspec.symbolic import (
@@ -29,6 +30,7 @@ from mfspec.symbolic import (
 from mfspec.symbolic._smooth import Smoother
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+CATALOGUE = catalogue()
 
 
 def _load_default_spec():
@@ -80,6 +82,22 @@ def test_verify_default_spec_passes():
     assert eulerian.skipped and "kink" in eulerian.detail  # ReLU: said why, not run
     for c in report.checks:
         assert c.skipped or c.residual <= c.tol
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_symbolic_identities_on_the_catalogue(name):
+    """E2 (at L = min(L, 3), every layer kind of the spec in the instance), the generated JAX code
+    against SymPy and MF scaling (both at the spec's own L) on every architecture of the test
+    catalogue."""
+    spec = CATALOGUE[name]
+    L = spec.num_layers
+    checks = [
+        check_e2(spec, (2,) * min(L, 3), 1),
+        check_jax(spec, (2,) * L, 2),
+        check_mf_scaling(spec),
+    ]
+    for c in checks:
+        assert c.passed, str(c)
 
 
 def test_e2_catches_dropped_scaling_factor():
