@@ -64,10 +64,13 @@ def _reference_preactivation(kind, state, a):
     if isinstance(kind, mf.Input):
         return jnp.stack([a @ w[i] for i in range(w.shape[0])], axis=-1)
     n_prev = a.shape[-1]
-    assert isinstance(kind, mf.Dense), f"no reference for {type(kind).__name__}"
-    return jnp.stack(
-        [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], -1
-    )
+    if isinstance(kind, mf.Dense):
+        return jnp.stack(
+            [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], -1
+        )
+    star = kind.star  # a local operation: σ*(w_ji, a_i) entry by entry
+    term = lambda j, i: star.components(w[j, i, 0][None, :].repeat(a.shape[0], 0), a[..., i])[0]  # noqa: E731
+    return jnp.stack([sum(term(j, i) for i in range(n_prev)) / n_prev for j in range(w.shape[0])], -1)
 
 
 def reference_forward(net: mf.MFNetwork, x):
@@ -105,6 +108,10 @@ def e1_data(d: int, k: int, n: int = 12, seed: int = 0) -> mf.data.ArrayData:
     return mf.data.ArrayData(x, y)
 
 
+def _w_h():
+    return sp.symbols("w h", real=True)
+
+
 def catalogue() -> dict[str, mf.Spec]:
     """The architectures every generic test (E1, E2, JAX vs SymPy, MF scaling) runs over: L = 1..4,
     q = 0..2, k = 1, 3, ReLU/tanh/user-written σ, and every layer kind — the local operation σ*(w, h)
@@ -112,11 +119,20 @@ def catalogue() -> dict[str, mf.Spec]:
 
     Distinct, time-dependent schedules per layer, so that each ξ_ℓ(t) must land on its own rate;
     every init law has spread, so that neurons are distinct."""
+    w, h = _w_h()
+    w1, w2 = sp.symbols("w1 w2", real=True)
+    ident = mf.layer(mf.act.identity)
     archs = {
         "L1-relu-k1": ([mf.head(mf.act.relu)], mf.loss.squared, 1),
         "L2-tanh-k3-ce": ([mf.layer(mf.act.tanh, bias=False), mf.head(mf.act.tanh, outputs=3)], mf.loss.cross_entropy, 3),
         "L3-q2-relu-k1": ([two_param_activation(), two_param_activation(), mf.head(mf.act.relu)], mf.loss.squared, 1),
         "L4-relu-k3-sq": ([*3 * [mf.layer(mf.act.relu)], mf.head(mf.act.relu, outputs=3)], mf.loss.squared, 3),
+        "local-tanh(wh)": ([ident, mf.local(sp.tanh(w * h), w=w, h=h, act=mf.layer(mf.act.tanh)), mf.head(mf.act.tanh)],
+                           mf.loss.squared, 1),
+        "local-w*tanh+sin(w)": ([ident, mf.local(w * sp.tanh(h) + sp.Rational(3, 10) * sp.sin(w), w=w, h=h),
+                                 mf.Dense(mf.head(mf.act.tanh, outputs=3))], mf.loss.cross_entropy, 3),
+        "local-s2-last": ([mf.layer(mf.act.tanh), mf.local(w1 * sp.tanh(h + w2), w=(w1, w2), h=h, act=mf.head(mf.act.relu))],
+                          mf.loss.squared, 1),
     }  # fmt: skip
     out = {}
     for name, (layers, loss, k) in archs.items():
