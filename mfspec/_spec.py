@@ -22,6 +22,20 @@ def _positive_int(value, where: str) -> int:
     return value
 
 
+def check_batch_size(value, data, where: str):
+    """A positive int, or "full" (full-batch gradient descent) for a finite dataset."""
+    if value == "full":
+        if not data.is_finite:
+            raise ValueError(
+                f"{where} = 'full' (full-batch gradient descent) needs a finite dataset, but the data "
+                f"{type(data).__name__} samples fresh points each step; give a minibatch size"
+            )
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where} must be a positive int or 'full', got {value!r}")
+    return value
+
+
 def normalize_widths(width, num_layers: int, what: str = "spec") -> tuple[int, ...]:
     """A width (the same n in every layer) or per-layer widths → a checked tuple n_1..n_L."""
     if isinstance(width, int) and not isinstance(width, bool):
@@ -56,7 +70,9 @@ class Spec(eqx.Module):
             W_1's entries, one ``Kernel`` (or, for a local layer, a law) per layer ℓ ≥ 2, b_out's law).
         data: the data law P (``mf.data.*``).
         lr: ``mf.lr.constant(α)``, ``mf.lr.annealed(α)``, ...
-        batch_size: SGD minibatch size (paper: 100).
+        batch_size: SGD minibatch size (paper: 100), drawn with replacement; or "full" for exact
+            full-batch gradient descent on a finite dataset (the cleanest finite → limit comparison:
+            no minibatch noise, only the step α remains).
         output_bias: whether ŷ has the global bias b_out (Sec. 4.2.1's b_{L+1}).
         name: a label used in results and figures.
     """
@@ -68,7 +84,7 @@ class Spec(eqx.Module):
     init: Init
     data: Dataset
     lr: LearningRate
-    batch_size: int = eqx.field(static=True)
+    batch_size: int | str = eqx.field(static=True)
     name: str = eqx.field(static=True)
 
     def __init__(
@@ -82,12 +98,11 @@ class Spec(eqx.Module):
         init: Init | Usual,
         data: Dataset,
         lr: LearningRate,
-        batch_size: int = 100,
+        batch_size: int | str = 100,
         output_bias: bool = True,
         name: str = "spec",
     ):
         self.input_dim = _positive_int(input_dim, "Spec.input_dim")
-        self.batch_size = _positive_int(batch_size, "Spec.batch_size")
         kinds = _layer_kinds(layers, hidden, head)
         k = kinds[-1].k
         if not isinstance(loss, Loss):
@@ -104,6 +119,7 @@ class Spec(eqx.Module):
         if data.outputs != k:
             raise ValueError(f"Spec.data has labels with k = {data.outputs} outputs but the head has k = {k}")
         self.data = data
+        self.batch_size = check_batch_size(batch_size, data, "Spec.batch_size")
         if not isinstance(lr, LearningRate):
             raise TypeError(f"Spec.lr must be an mf.lr.LearningRate, got {lr!r}")
         lr.for_layers(len(kinds))  # validates per-layer schedules against L
@@ -185,7 +201,7 @@ def _layer_kinds(layers, hidden, head) -> tuple[LayerKind, ...]:
             )
         if item.reads_input != (i == 0):
             why = "reads the input x" if item.reads_input else "reads a previous layer"
-            raise ValueError(f"{where} is an {type(item).__name__} layer, which {why}: layer 1 must be "
+            raise ValueError(f"{where} is a layer of kind {type(item).__name__}, which {why}: layer 1 must be "
                              f"mf.Input and layers 2..L mf.Dense or mf.local")  # fmt: skip
         if i < len(given) - 1 and item.k != 1:
             raise ValueError(

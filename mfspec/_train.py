@@ -38,7 +38,7 @@ def _sgd_step(spec, net: Trainable, p, key, k):
     alpha = spec.lr.alpha
     dtype = param_dtype(p)
     t = k.astype(dtype) * alpha  # in the parameters' dtype, so float32 runs stay float32
-    x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=dtype)
+    x, y = spec.data.training_batch(jax.random.fold_in(key, k), spec.batch_size, dtype)
     loss, g = jax.value_and_grad(lambda q: batch_loss(net.with_params(q), spec.loss, x, y))(p)
     xi = (*spec.lr.for_layers(spec.num_layers), spec.lr.for_output_bias())
     rate = [alpha * sched(t) for sched in xi]

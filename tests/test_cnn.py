@@ -189,7 +189,7 @@ def test_preactivations_and_output_are_order_one_across_widths_at_init(fan_in):
         ({"input_shape": (0, 32, 32)}, r"input_shape channels must be a positive int, got 0"),
         ({"outputs": 5}, r"ConvSpec.outputs = 5 .* k = 10"),
         ({"loss": mf.loss.cross_entropy(3)}, r"ConvSpec.loss .* k = 3 .* k = 10"),
-        ({"batch_size": 0}, r"ConvSpec.batch_size must be a positive int, got 0"),
+        ({"batch_size": 0}, r"ConvSpec.batch_size must be a positive int or 'full', got 0"),
         ({"w1_var": -1.0}, r"ConvSpec.w1_var must be a number > 0, got -1.0"),
         ({"lr": mf.lr.per_layer(0.1, [mf.lr.Constant()] * 3)}, r"3 schedules .* L = 7"),
         ({"layers": ()}, r"ConvSpec.layers must list at least one"),

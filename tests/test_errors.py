@@ -107,7 +107,7 @@ def test_bad_hyperparameters():
         mf.init.usual(tau2=-1)
     with pytest.raises(ValueError, match=r"delta must lie in \(0, 1\), got 1.5"):
         mf.data.IsotropicGaussians(4, 1.5)
-    with pytest.raises(ValueError, match=r"batch_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match=r"batch_size must be a positive int or 'full', got 0"):
         _spec(batch_size=0)
 
 

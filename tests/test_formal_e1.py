@@ -74,3 +74,37 @@ def test_weighted_batch_is_the_sample_weighted_mean():
     a, b = rates(0.0, p, weighted), rates(0.0, p, repeated)
     for got, want in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["L4-relu-k3-sq", "local-w*tanh+sin(w)"])
+def test_one_full_batch_step_is_alpha_times_the_rates(name):
+    """batch_size="full": one step of the trainer moves every array by exactly α × the formal
+    system's rate on the network's empirical measure, at t = kα (the schedules included)."""
+    from mfspec._train import _sgd_step
+
+    base = CATALOGUE[name]
+    spec = mf.Spec(name=name, input_dim=base.input_dim, layers=base.layers, loss=base.loss, init=base.init,
+                   data=base.data, lr=base.lr, output_bias=base.output_bias, batch_size="full")  # fmt: skip
+    net = random_network(spec, (5, 4, 3, 3)[: spec.num_layers], jax.random.PRNGKey(3))
+    k = 7
+    stepped, _ = _sgd_step(spec, net, net.params(), jax.random.PRNGKey(0), jnp.asarray(k))
+    batch = WeightedBatch.uniform(*spec.data.full_batch(jnp.float64))
+    rates = FormalSystem.from_spec(spec).rates(k * spec.lr.alpha, mf.empirical_particles(net), batch)
+    for new, old, g in zip(
+        jax.tree.leaves(stepped), jax.tree.leaves(net.params()), jax.tree.leaves(rates.params())
+    ):
+        step, want = np.asarray(new - old), spec.lr.alpha * np.asarray(g)
+        if want.size:  # a q = 0 layer has no θ
+            assert np.max(np.abs(step - want)) <= 1e-12 * max(np.max(np.abs(want)), 1e-30), name
+    # and the full batch is the training set itself, every step (no sampling)
+    x0, _ = spec.data.training_batch(jax.random.PRNGKey(1), "full", jnp.float64)
+    np.testing.assert_array_equal(x0, batch.x)
+
+
+def test_full_batch_needs_a_finite_dataset():
+    spec = CATALOGUE["L1-relu-k1"]
+    with pytest.raises(
+        ValueError, match=r"Spec.batch_size = 'full' \(full-batch gradient descent\) needs a finite"
+    ):
+        mf.Spec(input_dim=4, hidden=[], head=mf.head(mf.act.relu), loss=mf.loss.squared, init=mf.init.usual(),
+                data=mf.data.IsotropicGaussians(4, 0.4), lr=spec.lr, batch_size="full")  # fmt: skip

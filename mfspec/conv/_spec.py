@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 
-from mfspec._spec import normalize_widths
+from mfspec._spec import check_batch_size, normalize_widths
 from mfspec.data._base import Dataset
 from mfspec.loss import Loss
 from mfspec.lr import LearningRate
@@ -120,7 +120,7 @@ class ConvSpec(eqx.Module):
         input_shape: (channels d, height, width) of an image (CIFAR-10: (3, 32, 32)).
         layers: the convolutional layers (default: Table 1).
         outputs: k, the number of outputs (default: the data's); checked against data and loss.
-        batch_size: SGD minibatch size (paper: 100).
+        batch_size: SGD minibatch size (paper: 100), or "full" (full-batch gradient descent).
         w1_var: variance of W_1's entries (default 2/(s² d), the paper's N(0, 2/(9d)) for s = 3).
         w_mean, w_var: mean and variance of the entries of W_2..W_L and β (paper: N(1, 0.1),
             read in its N(mean, variance) notation of Sec. 4.2.1).
@@ -139,7 +139,7 @@ class ConvSpec(eqx.Module):
     lr: LearningRate
     input_shape: tuple[int, int, int] = eqx.field(static=True)
     layers: tuple[ConvLayer, ...] = eqx.field(static=True)
-    batch_size: int = eqx.field(static=True)
+    batch_size: int | str = eqx.field(static=True)
     w1_var: float = eqx.field(static=True)
     w_mean: float = eqx.field(static=True)
     w_var: float = eqx.field(static=True)
@@ -157,7 +157,7 @@ class ConvSpec(eqx.Module):
         input_shape: Sequence[int] = (3, 32, 32),
         layers: Sequence[ConvLayer] = TABLE1,
         outputs: int | None = None,
-        batch_size: int = 100,
+        batch_size: int | str = 100,
         w1_var: float | None = None,
         w_mean: float = 1.0,
         w_var: float = 0.1,
@@ -208,7 +208,7 @@ class ConvSpec(eqx.Module):
             raise TypeError(f"ConvSpec.lr must be an mf.lr.LearningRate, got {lr!r}")
         lr.for_layers(len(layers))  # validates per-layer schedules against L
         self.lr = lr
-        self.batch_size = _positive_int(batch_size, "ConvSpec.batch_size")
+        self.batch_size = check_batch_size(batch_size, data, "ConvSpec.batch_size")
         s1 = layers[0].kernel
         self.w1_var = (
             2.0 / (s1 * s1 * shape[0]) if w1_var is None else _positive_float(w1_var, "ConvSpec.w1_var")

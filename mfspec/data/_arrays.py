@@ -89,6 +89,10 @@ class ArrayData(Dataset):
         idx = jax.random.randint(key, (size,), 0, self.x_train.shape[0])
         return self.x_train[idx].astype(dtype), self.y_train[idx].astype(dtype)
 
+    def full_batch(self, dtype=jnp.float32):
+        """The whole training set (full-batch gradient descent)."""
+        return self.x_train.astype(dtype), self.y_train.astype(dtype)
+
     def eval_sets(self, key, size: int, dtype=jnp.float32) -> dict:
         out = {"train": _subsample(key, self.x_train, self.y_train, size, dtype)}
         if self.x_test is not None:

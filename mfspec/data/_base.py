@@ -35,3 +35,15 @@ class Dataset(eqx.Module):
 
     def eval_sets(self, key, size: int) -> dict:
         raise NotImplementedError
+
+    def training_batch(self, key, size, dtype):
+        """The batch of one training step: ``minibatch(key, size)``, or for ``size="full"`` the whole
+        training set (full-batch gradient descent, exact for a finite dataset)."""
+        if size == "full":
+            return self.full_batch(dtype)
+        return self.minibatch(key, size, dtype=dtype)
+
+    def full_batch(self, dtype):
+        raise ValueError(
+            f"batch_size='full' needs a finite dataset, but {type(self).__name__} samples fresh data"
+        )
