@@ -1,4 +1,4 @@
-"""Accuracy and cost of the limit (issue "limit", Must show), all in one run on this machine.
+"""Accuracy and cost of the limit, all in one run on this machine.
 
 For a spec: a high-accuracy limit (more nodes/particles, float64, dt/4) is the reference; each
 limit discretization reports its sup-over-t distance to it (loss and error) and its solve time

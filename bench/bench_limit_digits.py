@@ -1,4 +1,4 @@
-"""Which discretization factor dominates the digits limit's error bar (issue "paper experiments").
+"""Which discretization factor dominates the digits limit's error bar.
 
 The digits (``spec/digits.py``, 4 layers, d = 64, 1,300 training images, 10 outputs, t ≤ 150) have
 no affordable high-accuracy reference on 2 cores, so this changes one factor of the default

@@ -1,4 +1,4 @@
-"""Finite-n → limit convergence study (issue "limit", Must show): sup-over-t distances of the
+"""Finite-n → limit convergence study: sup-over-t distances of the
 finite-n curves to the limit over widths, with the two fitted slopes (RMS over seeds of single-run
 distances; distance of the seed mean), for the default spec and a tanh spec with random biases.
 

@@ -1,5 +1,5 @@
 """Which parts of τ2 enter the limit (Figs. 5, 7, 9)? The usual init draws both the W_ℓ entries
-(ℓ ≥ 2) and the output weights β from N(μ2, τ2²). MATH.md sec. 2: only β's law enters the limit
+(ℓ ≥ 2) and the output weights β from N(μ2, τ2²). docs/formal_system.md sec. 2: only β's law enters the limit
 (it is a per-neuron parameter); the W_ℓ noise averages out (f = μ2). This study separates them on
 the Fig. 5 net:
 

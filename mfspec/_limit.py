@@ -1,6 +1,6 @@
 """Solve the formal limit system (paper eq. 39, Lagrangian form App. A eq. 48-52) with Diffrax.
 
-The ODE state is the ``Particles`` pytree (MATH.md sec. 3), packed into one flat vector (``pack``;
+The ODE state is the ``Particles`` pytree (docs/formal_system.md sec. 3), packed into one flat vector (``pack``;
 π is constant and rides along in the arguments) because Diffrax's bookkeeping, and its compile time,
 grows with the number of array leaves. The vector field is ``FormalSystem.rates(t, particles,
 batch)``, where ``batch`` (a ``WeightedBatch``) represents the data law P:
@@ -9,12 +9,12 @@ batch)``, where ``batch`` (a ``WeightedBatch``) represents the data law P:
   of SGD that samples minibatches from a training set is the flow of the loss averaged over it;
 - a sampler with fresh data each step (e.g. ``IsotropicGaussians``): a *fixed* sample of N points
   drawn once from ``data_key``. **This is biased**: the gradient flow on one fixed sample overfits
-  it, so its test loss sits below the true limit's (MATH.md sec. 3 measured 2.8e-2 at N = 4096 and
+  it, so its test loss sits below the true limit's (measured 2.8e-2 at N = 4096 and
   5.9e-3 at N = 16384 on the Fig. 5 net). Measure it with ``refinement_gap`` between solves at N
   and 4N (``expectation_check``). Any other representation of P (a symmetry-reduced quadrature)
   is plugged in through ``solve_limit(batch=...)``.
 
-Time stepping (MATH.md sec. 3): a σ with a kink (ReLU: Max/Heaviside/Abs/Piecewise in its SymPy
+Time stepping (docs/formal_system.md sec. 3): a σ with a kink (ReLU: Max/Heaviside/Abs/Piecewise in its SymPy
 expression) makes the right-hand side non-smooth, so ``solver="auto"`` uses fixed-step Heun
 (dt = 1e-2 by default); smooth σ get adaptive Tsit5. State the time-step error the same way: solve
 again at dt/2 and take the ``refinement_gap``.

@@ -1,4 +1,4 @@
-"""The symmetry-reduced (radial) limit for rotation-invariant data and layer-1 init (MATH.md sec. 3).
+"""The symmetry-reduced (radial) limit for rotation-invariant data and layer-1 init (docs/formal_system.md sec. 3).
 
 When x | y is rotation invariant (the isotropic Gaussians) and w ~ ρ_1^0 is rotation invariant and
 independent of θ_1, the flow is rotation equivariant: every layer-1 weight stays on its initial

@@ -2,7 +2,7 @@
 
 Activations and losses are declared once as SymPy expressions (the single source of truth);
 both the finite network and the limit system call the JAX functions made here, and the
-symbolic derivation (issue "SymPy") differentiates the very same expressions.
+symbolic derivation (``mfspec.symbolic``) differentiates the very same expressions.
 """
 
 from __future__ import annotations

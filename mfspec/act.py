@@ -1,4 +1,4 @@
-"""Activations σ_ℓ(θ, h) as SymPy expressions (MATH.md sec. 1; paper eq. 38).
+"""Activations σ_ℓ(θ, h) as SymPy expressions (docs/formal_system.md sec. 1; paper eq. 38).
 
 A layer-ℓ neuron with parameter θ ∈ R^q and pre-activation h outputs σ_ℓ(θ, h); the head (layer L)
 may output a vector in R^k. Activations are built from scalar nonlinearities φ(z):

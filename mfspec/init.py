@@ -1,6 +1,6 @@
 """Initialization laws (paper Sec. 3.2 prediction statement; Sec. 4.2.1 "usual" init).
 
-The law of the finite network at t = 0 (MATH.md sec. 1):
+The law of the finite network at t = 0 (docs/formal_system.md sec. 1):
 
 - layer 1: neurons (θ_{1,i}, w_{1,i}) iid, θ from ``theta[0]``, each entry of w from ``w1``;
 - layer ℓ ≥ 2: θ_{ℓ,j} iid from ``theta[ℓ-1]``, and ``W_ℓ[j, i] = m_ℓ(θ_{ℓ,j}, θ_{ℓ-1,i}) + noise_ℓ · ε``
@@ -8,7 +8,7 @@ The law of the finite network at t = 0 (MATH.md sec. 1):
 - the optional output bias b_out from ``out_bias``.
 
 A per-neuron law with zero spread is an *atom*: such a layer ℓ ≥ 2 collapses to one particle
-in the limit (MATH.md sec. 3).
+in the limit (docs/formal_system.md sec. 3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Learning rates: α and the schedules ξ(t) of paper eq. 13-15 / Sec. 2.4.
 
 SGD step k (k = 0, 1, ...) sits at time t = kα and moves every parameter by α ξ_•(kα) times its
-scaled gradient; the limit ODE has the same ξ_•(t) in front of each G_• (MATH.md sec. 2).
+scaled gradient; the limit ODE has the same ξ_•(t) in front of each G_• (docs/formal_system.md sec. 2).
 """
 
 from __future__ import annotations

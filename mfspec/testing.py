@@ -7,7 +7,7 @@
 
 The distance of one finite run to the limit is the sup over the evaluation grid of |metric_n(t) −
 metric_∞(t)| (the paper's prediction, Sec. 3.2, holds for each t; the sup makes it uniform on
-[0, T]). Two statistics per width (MATH.md sec. 2):
+[0, T]). Two statistics per width (docs/formal_system.md sec. 2):
 
 - ``rms``: the RMS over seeds of single-run distances — fluctuations, theory ≈ n^(-1/2);
 - ``mean``: the distance of the seed-mean curve — the finite-n bias, usually steeper.
@@ -23,8 +23,9 @@ import dataclasses
 import jax
 import numpy as np
 
+from mfspec._curves import eval_sets_for
 from mfspec._spec import Run, Spec
-from mfspec._sweep import eval_sets_for, run_keys
+from mfspec._sweep import run_keys
 from mfspec._train import train
 
 
@@ -57,6 +58,41 @@ def loglog_slope(widths, distances) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def finite_curves(
+    spec: Spec, run: Run, *, metrics=("test_loss",), seed: int = 0
+) -> dict[str, list[np.ndarray]]:
+    """Train every (width, seed) of ``run`` on the run's fixed evaluation samples.
+
+    Returns, per metric, one (seeds, evaluations) array per width (the widths of ``run``).
+    """
+    base = jax.random.PRNGKey(seed)
+    eval_sets = eval_sets_for(spec, run, base)
+    curves = {m: [] for m in metrics}
+    for wi, n in enumerate(run.widths):
+        per_width = {m: [] for m in metrics}
+        for s in range(run.seeds):
+            init_key, data_key = run_keys(base, wi, s)
+            _, c = train(spec, spec.network(n, init_key), data_key, iterations=run.iterations,
+                         num_evals=run.num_evals, eval_sets=eval_sets)  # fmt: skip
+            if c.diverged:
+                raise AssertionError(f"width {n} seed {s} diverged: {c.diverged}")
+            for m in metrics:
+                per_width[m].append(np.asarray(c.metrics[m]))
+        for m in metrics:
+            curves[m].append(np.stack(per_width[m]))
+    return curves
+
+
+def reports_against(limit_curve, curves: dict[str, list[np.ndarray]], widths) -> dict[str, ConvergenceReport]:
+    """``ConvergenceReport`` per metric of ``finite_curves`` against one limit curve on the same grid."""
+    for metric in curves:
+        if metric not in limit_curve.metrics:
+            raise ValueError(
+                f"metric {metric!r} is not recorded for this spec; choose from {sorted(limit_curve.metrics)}"
+            )
+    return {m: _report(m, widths, c, np.asarray(limit_curve.metrics[m])) for m, c in curves.items()}
+
+
 def convergence_reports(
     spec: Spec,
     *,
@@ -74,43 +110,23 @@ def convergence_reports(
 
     Arguments:
         limit_curve: a precomputed limit ``Curve`` on the same grid (else solved here with
-            ``mfspec.solve_default_limit(spec, ...)`` and ``limit_kwargs``).
+            ``mfspec.solve_limit(spec, ...)`` and ``limit_kwargs``).
         metrics: names from ``mfspec.metric_names(spec)`` (e.g. "test_loss", "train_error").
     """
-    from mfspec._limit_run import solve_default_limit
+    from mfspec._limit import solve_limit
 
-    run = Run(
-        widths=tuple(widths),
-        seeds=seeds,
-        iterations=iterations,
-        num_evals=num_evals,
-        eval_samples=eval_samples,
-    )
-    base = jax.random.PRNGKey(seed)
-    eval_sets = eval_sets_for(spec, run, base)
+    run = Run(widths=tuple(widths), seeds=seeds, iterations=iterations, num_evals=num_evals,
+              eval_samples=eval_samples)  # fmt: skip
     if limit_curve is None:
-        limit_curve = solve_default_limit(
-            spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, **(limit_kwargs or {})
-        ).curve
+        eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(seed))
+        limit_curve = solve_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets,
+                                  **(limit_kwargs or {})).curve  # fmt: skip
     for metric in metrics:
         if metric not in limit_curve.metrics:
             raise ValueError(
                 f"metric {metric!r} is not recorded for this spec; choose from {sorted(limit_curve.metrics)}"
             )
-    curves = {m: [] for m in metrics}
-    for wi, n in enumerate(widths):
-        per_width = {m: [] for m in metrics}
-        for s in range(seeds):
-            init_key, data_key = run_keys(base, wi, s)
-            _, c = train(spec, spec.network(n, init_key), data_key, iterations=iterations, num_evals=num_evals,
-                         eval_sets=eval_sets)  # fmt: skip
-            if c.diverged:
-                raise AssertionError(f"width {n} seed {s} diverged: {c.diverged}")
-            for m in metrics:
-                per_width[m].append(np.asarray(c.metrics[m]))
-        for m in metrics:
-            curves[m].append(np.stack(per_width[m]))
-    return {m: _report(m, widths, curves[m], np.asarray(limit_curve.metrics[m])) for m in metrics}
+    return reports_against(limit_curve, finite_curves(spec, run, metrics=metrics, seed=seed), widths)
 
 
 def _report(metric, widths, curves, lim) -> ConvergenceReport:
@@ -138,8 +154,8 @@ def assert_approaches_limit(
 
     Arguments:
         spec: the researcher's spec.
-        bound: the largest acceptable slope (MATH.md sec. 2 measured ≈ −0.8 for the loss and
-            ≈ −0.5 for the error on the Fig. 5 net).
+        bound: the largest acceptable slope (measured ≈ −0.8 for the loss and ≈ −0.5 for the
+            error on the Fig. 5 net: README, Findings).
         statistic: "rms" (single runs), "mean" (seed mean) or "both".
         **kwargs: widths, seeds, iterations, num_evals, eval_samples, metric, limit_curve, seed,
             limit_kwargs (see ``convergence_report``).

@@ -1,4 +1,4 @@
-"""Tests run in float64 so that exact identities can be checked to roundoff (MATH.md sec. 4).
+"""Tests run in float64 so that exact identities can be checked to roundoff (docs/formal_system.md sec. 4).
 Code paths that matter in float32 pass dtype explicitly."""
 
 import jax

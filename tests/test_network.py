@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import (
+    catalogue,
     classification_arrays,
     reference_forward,
     scaled_update_reference,
@@ -38,7 +39,15 @@ def _architectures():
     )
 
 
-ARCHS = list(_architectures())
+def _constant_rate(spec):
+    """The catalogue's spec with one constant rate (the reference update takes one α)."""
+    return mf.Spec(name=spec.name, input_dim=spec.input_dim, layers=spec.layers, loss=spec.loss, init=spec.init,
+                   data=spec.data, lr=mf.lr.constant(0.05), output_bias=spec.output_bias)  # fmt: skip
+
+
+ARCHS = list(_architectures()) + [
+    (n, _constant_rate(s)) for n, s in catalogue().items() if n.startswith("local")
+]
 
 
 @pytest.mark.parametrize("name,spec", ARCHS, ids=[a[0] for a in ARCHS])

@@ -207,7 +207,8 @@ def _latex_well_formed(doc: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", [DEFAULT, tanh_spec(L=1, k=2, loss=mf.loss.cross_entropy, output_bias=False)]
+    "spec",
+    [DEFAULT, tanh_spec(L=1, k=2, loss=mf.loss.cross_entropy, output_bias=False), CATALOGUE["local-s2-last"]],
 )
 def test_latex_document_is_well_formed(spec, tmp_path):
     doc = equations_text(spec, latex=True)

@@ -1,4 +1,4 @@
-"""Property tests over random small architectures (issue 4): E2 symbolically, and the generated JAX
+"""Property tests over random small architectures: E2 symbolically, and the generated JAX
 code against SymPy numerically. L ∈ {1, 2, 3}, q ∈ {0, 1, 2}, k ∈ {1, 2}, σ's from the library,
 compositions of them, mf.layer / mf.head / user-written mf.Activation, squared or cross-entropy."""
 

@@ -45,7 +45,7 @@ class IsotropicGaussians(Dataset):
     def radial_law(self):
         """The law of (y, |x|) as a mixture: [(y, scale, probability)] with |x| = scale · χ_d.
 
-        Its presence tells the limit solver that x | y is rotation invariant (MATH.md sec. 3).
+        Its presence tells the limit solver that x | y is rotation invariant (docs/formal_system.md sec. 3).
         """
         return [((1.0,), 1.0 + self.delta, 0.5), ((-1.0,), 1.0 - self.delta, 0.5)]
 

@@ -290,7 +290,9 @@ class Local(LayerKind):
         delta = (
             lhs,
             fs.Call(f"Delta_{{H,{ell}}}", [TH, F], [X])
-            * star("nabla_w ", fs.Call("f", [THP, g, OM]), a_prev),
+            * star(
+                "nabla_w ", fs.Call("f", [THP, g, OM]), fs.Call(f"sigma_{ell - 1}", [THP, fs.H(ell - 1, g)])
+            ),
         )
         rate = (fs.Call(f"G_{{w,{ell}}}", [TH, F, THP, g, OM]), fs.rate(lhs))
         prev = [fs.Var(f"theta_{ell - 1}"), fs.W if ell == 2 else fs.Var(f"f_{ell - 1}"), OM]

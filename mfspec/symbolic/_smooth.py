@@ -3,7 +3,7 @@
 ReLU is ``Max(0, z)`` and its derivative ``Heaviside(z)``. SymPy's simplification of expressions
 built from Max/Heaviside is unreliable both ways: a true identity may fail to simplify to 0, and
 rewrites such as ``Max(0, z)·Heaviside(-z) → 0`` could let a wrong formula pass. Every E2 check
-(MATH.md sec. 4) therefore replaces each kink function ``K(args)`` (Max, Min, Abs, Heaviside, sign,
+(docs/formal_system.md sec. 4) therefore replaces each kink function ``K(args)`` (Max, Min, Abs, Heaviside, sign,
 Piecewise) by an undefined *smooth* function ``φ_K(args)`` whose partial derivatives are again
 undefined functions ``∂_i φ_K(args)``.
 
