@@ -20,8 +20,16 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def builtin_spec_dirs() -> list[Path]:
-    """Where the bundled spec files live: inside the wheel, or the repo's ``spec/`` folder."""
-    return [p for p in (_PACKAGE / "spec", _PACKAGE.parent / "spec") if p.is_dir()]
+    """Where the bundled spec files live: ``mfspec/spec`` inside an installed wheel (pyproject.toml
+    force-includes the repo's ``spec/`` there), else the repo's ``spec/`` in a source checkout.
+
+    The repo's folder counts only next to the project's pyproject.toml, so an installed package
+    never picks up an unrelated ``site-packages/spec``.
+    """
+    if (_PACKAGE / "spec").is_dir():
+        return [_PACKAGE / "spec"]
+    root = _PACKAGE.parent
+    return [root / "spec"] if (root / "spec").is_dir() and (root / "pyproject.toml").is_file() else []
 
 
 def bundled_specs() -> list[str]:

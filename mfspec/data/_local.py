@@ -28,7 +28,7 @@ def digits(*, test_size: int = 497) -> ArrayData:
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError("mf.data.digits needs scikit-learn: pip install scikit-learn") from err
+        raise ImportError("mf.data.digits needs scikit-learn: pip install 'mfspec[digits]'") from err
     bunch = load_digits()
     x = bunch.data.astype(np.float32) / 16.0 * 2.0 - 1.0
     y = one_hot(bunch.target.astype(np.int64), 10)
