@@ -237,6 +237,7 @@ def solve_limit(
         A ``LimitSolution`` whose ``curve`` has the metrics of ``metric_names(spec)``.
     """
     start = time.perf_counter()
+    check_limit_ready(spec)
     dtype = _check_dtype(dtype)
     alpha = spec.lr.alpha
     if not isinstance(resolution, Resolution):
@@ -327,6 +328,19 @@ def solve_limit(
 
 
 METHODS = ("auto", "radial", "particles")
+
+
+def check_limit_ready(spec) -> None:
+    """Raise if the spec has no deterministic limit to solve: a random output bias (b_out drawn from
+    a non-atomic law, e.g. the paper's init with τ3 > 0) is one global number that never averages
+    out as n grows, so the networks do not approach one curve."""
+    if spec.readout.random:
+        law = spec.readout.law
+        raise ValueError(
+            f"Spec.init.out_bias is {law!r}: a random output bias is one global number that does not "
+            f"average out, so this net has no deterministic limit; draw b_out from an atom — "
+            f"mf.init.usual(..., tau_out=0) — to solve the limit (or train without one: --no-limit)"
+        )
 
 
 def _method(spec, method: str, particles, batch, system) -> str:

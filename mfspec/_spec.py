@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 
+from mfspec._labels import fit_loss_to_labels
 from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
 from mfspec._resolution import Resolution
 from mfspec.act import Activation
@@ -20,6 +21,17 @@ def _positive_int(value, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{where} must be a positive int, got {value!r}")
     return value
+
+
+def check_name(name, where: str) -> str:
+    """A label that is also a folder name (``runs/<name>``): non-empty, no path separators."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"{where} must be a non-empty string, got {name!r}")
+    if any(c in name for c in "/\\") or name in (".", ".."):
+        raise ValueError(
+            f"{where} names the output folder runs/<name>: it must not contain '/' or '\\', got {name!r}"
+        )
+    return name
 
 
 def check_batch_size(value, data, where: str):
@@ -109,7 +121,6 @@ class Spec(eqx.Module):
             loss = loss(k)
         if loss.k != k:
             raise ValueError(f"Spec.loss {loss.name!r} is for k = {loss.k} outputs but the head has k = {k}")
-        self.loss = loss
         if not isinstance(data, Dataset):
             raise TypeError(f"Spec.data must be an mf.data source, got {data!r}")
         if data.input_dim != input_dim:
@@ -119,6 +130,7 @@ class Spec(eqx.Module):
         if data.outputs != k:
             raise ValueError(f"Spec.data has labels with k = {data.outputs} outputs but the head has k = {k}")
         self.data = data
+        self.loss = fit_loss_to_labels(loss, data, "Spec.data")
         self.batch_size = check_batch_size(batch_size, data, "Spec.batch_size")
         if not isinstance(lr, LearningRate):
             raise TypeError(f"Spec.lr must be an mf.lr.LearningRate, got {lr!r}")
@@ -132,9 +144,7 @@ class Spec(eqx.Module):
             for i, kind in enumerate(kinds)
         )
         self.readout = Readout(bias=bool(output_bias), law=init.out_bias)
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"Spec.name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = check_name(name, "Spec.name")
 
     @property
     def acts(self) -> tuple[Activation, ...]:
@@ -222,8 +232,8 @@ def _check_init(init: Init, kinds: Sequence[LayerKind]) -> Init:
     for ell, (law, kind) in enumerate(zip(init.theta, kinds), start=1):
         law.check(kind.q, f"Spec.init.theta[{ell - 1}] (layer {ell}, q = {kind.q})")
     kinds[0].bind(None, init.w1).check_weight_law("Spec.init.w1")
-    for ell, (kernel, kind) in enumerate(zip(init.kernels, kinds[1:]), start=2):
-        kind.bind(None, kernel).check_weight_law(f"Spec.init.kernels[{ell - 2}] (layer {ell})")
+    for ell, (kernel, kind, prev) in enumerate(zip(init.kernels, kinds[1:], kinds), start=2):
+        kind.bind(None, kernel).check_weight_law(f"Spec.init.kernels[{ell - 2}] (layer {ell})", prev.q)
     init.out_bias.check(1, "Spec.init.out_bias")
     return init
 

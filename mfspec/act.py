@@ -89,6 +89,11 @@ class Activation(eqx.Module):
                     f"Activation.expr {e} uses symbols {sorted(map(str, extra))} that are neither "
                     f"theta={theta} nor h={h}"
                 )
+        if not any(e.has(h) for e in exprs):
+            raise ValueError(
+                f"Activation.expr {list(exprs)} does not use its input h = {h}: the neuron would ignore "
+                "the previous layer"
+            )
         roles = tuple(roles) if roles is not None else ("other",) * len(theta)
         if len(roles) != len(theta) or any(r not in ROLES for r in roles):
             raise ValueError(

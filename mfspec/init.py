@@ -37,24 +37,50 @@ class Law(eqx.Module):
 
 
 class Normal(Law):
-    """Independent N(mean_i, std_i²) components; scalars broadcast over the q components."""
+    """Independent N(mean_i, std_i²) components, one (mean, std) per component of θ.
+
+    A single (mean, std) for a θ with q ≥ 2 components is refused, unless asked for with
+    ``Normal.iid(mean, std)`` (every component iid): broadcasting a scalar law silently gave the
+    output weight β and the bias b of a head the same law.
+    """
 
     mean: tuple[float, ...] = eqx.field(static=True)
     std: tuple[float, ...] = eqx.field(static=True)
+    broadcast: bool = eqx.field(static=True, default=False)  # one (mean, std) for every component
 
-    def __init__(self, mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0):
+    def __init__(
+        self, mean: float | Sequence[float] = 0.0, std: float | Sequence[float] = 1.0, *, iid: bool = False
+    ):
         self.mean = tuple(float(m) for m in (mean if isinstance(mean, Sequence) else [mean]))
         self.std = tuple(float(s) for s in (std if isinstance(std, Sequence) else [std]))
+        self.broadcast = bool(iid)
         for field, vals in (("mean", self.mean), ("std", self.std)):
             if not all(math.isfinite(v) for v in vals):
                 raise ValueError(f"Normal.{field} must be finite, got {vals}")
         if any(s < 0 for s in self.std):
             raise ValueError(f"Normal.std must be >= 0, got {self.std}")
+        if iid and (len(self.mean) != 1 or len(self.std) != 1):
+            raise ValueError(f"Normal.iid takes one mean and one std, got mean={self.mean}, std={self.std}")
+
+    def __repr__(self) -> str:
+        show = lambda v: f"{v[0]:g}" if len(v) == 1 else "[" + ", ".join(f"{x:g}" for x in v) + "]"  # noqa: E731
+        return f"Normal(mean={show(self.mean)}, std={show(self.std)}{', iid' if self.broadcast else ''})"
+
+    @classmethod
+    def iid(cls, mean: float = 0.0, std: float = 1.0) -> Normal:
+        """Every component of θ iid N(mean, std²), whatever q."""
+        return cls(mean, std, iid=True)
 
     def check(self, q: int, where: str) -> None:
         for field, vals in (("mean", self.mean), ("std", self.std)):
             if len(vals) not in (1, q):
                 raise ValueError(f"{where}: Normal.{field} has {len(vals)} entries but θ has q = {q}")
+        if q >= 2 and not self.broadcast and len(self.mean) == 1 and len(self.std) == 1:
+            raise ValueError(
+                f"{where}: Normal(mean={self.mean[0]:g}, std={self.std[0]:g}) is one law for a θ with q = {q} "
+                f"components; give one per component, Normal([m_1..m_{q}], [s_1..s_{q}]), or say that they "
+                f"are iid: mf.init.Normal.iid({self.mean[0]:g}, {self.std[0]:g})"
+            )
 
     def sample(self, key, n: int, q: int):
         mean = jnp.broadcast_to(jnp.asarray(self.mean), (q,))
@@ -110,13 +136,26 @@ class Kernel(eqx.Module):
             if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise ValueError(f"Kernel.noise must be a finite number >= 0, got {self.noise!r}")
 
-    def check(self, s: int, where: str) -> None:
-        """Raise if this kernel cannot produce weights in R^s."""
+    def check(self, s: int, where: str, q: int | None = None, q_prev: int | None = None) -> None:
+        """Raise if this kernel cannot produce weights in R^s; a callable mean is probed once at
+        θ = 0 (shapes (q,) and (q_prev,)) and must return a scalar (or an s-vector)."""
         for field in ("mean", "noise"):
             vals = getattr(self, field)
             if isinstance(vals, tuple) and len(vals) not in (1, s):
                 raise ValueError(
                     f"{where}: Kernel.{field} has {len(vals)} entries but the weight has s = {s}"
+                )
+        if callable(self.mean) and q is not None and q_prev is not None:
+            try:
+                shape = jnp.shape(self.mean(jnp.zeros(q), jnp.zeros(q_prev)))
+            except Exception as err:  # the user's function fails on θ vectors of these sizes
+                raise ValueError(
+                    f"{where}: Kernel.mean fails on θ_j of shape ({q},) and θ'_i of shape ({q_prev},): {err}"
+                ) from None
+            if shape not in ((), (1,), (s,)):
+                want = "a scalar" if s == 1 else f"a scalar or an {s}-vector"
+                raise ValueError(
+                    f"{where}: Kernel.mean must return {want} per pair of neurons, got shape {shape}"
                 )
 
     def mean_matrix(self, theta, theta_prev):

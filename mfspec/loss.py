@@ -53,12 +53,18 @@ class Loss(eqx.Module):
         extra = expr.free_symbols - set(y) - set(yhat)
         if extra:
             raise ValueError(f"Loss.expr uses symbols {sorted(map(str, extra))} that are not y or yhat")
+        if not expr.free_symbols & set(yhat):
+            raise ValueError(f"Loss.expr {expr} does not depend on yhat = {yhat}: nothing would train")
         self.expr, self.y, self.yhat, self.error, self.name = expr, y, yhat, error, name
         self._fn = to_jax([*y, *yhat], [expr])
 
     @property
     def k(self) -> int:
         return len(self.y)
+
+    def without_error(self) -> Loss:
+        """The same loss with no classification-error rule (a regression: errors are NaN)."""
+        return Loss(self.expr, y=self.y, yhat=self.yhat, error="none", name=self.name)
 
     def __call__(self, y, yhat):
         """Per-sample loss; ``y`` and ``yhat`` have shape (..., k); returns shape (...)."""

@@ -38,6 +38,14 @@ class Annealed(Schedule):
     alpha: float = eqx.field(static=True)
     power: float = eqx.field(static=True, default=0.1)
 
+    def __check_init__(self):
+        if not (isinstance(self.power, (int, float)) and math.isfinite(self.power) and self.power >= 0):
+            raise ValueError(
+                f"annealed: power must be a finite number >= 0 (α_k = α k^-power decays), got {self.power!r}"
+            )
+        if not (isinstance(self.alpha, (int, float)) and math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"annealed: alpha must be a finite number > 0, got {self.alpha!r}")
+
     def __call__(self, t):
         return (t / self.alpha + 1.0) ** (-self.power)
 

@@ -143,7 +143,7 @@ def catalogue() -> dict[str, mf.Spec]:
         kinds += [x if isinstance(x, mf.LayerKind) else mf.Dense(x) for x in layers[1:]]
         init = mf.init.Init(
             w1=mf.init.Normal(0.0, 1.0),
-            theta=tuple(mf.init.Normal(0.3, 0.8) for _ in kinds),
+            theta=tuple(mf.init.Normal.iid(0.3, 0.8) for _ in kinds),
             kernels=tuple(mf.init.Kernel(0.5, 1.0) for _ in kinds[1:]),
             out_bias=mf.init.Normal(0.1, 0.5),
         )

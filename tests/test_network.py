@@ -132,7 +132,7 @@ def test_usual_init_moments_within_monte_carlo_error():
         head=mf.head(mf.act.relu, outputs=2),
         loss=mf.loss.squared,
         init=mf.init.usual(tau1=tau1, mu2=mu2, tau2=tau2, mu3=mu3, tau3=tau3),
-        data=mf.data.ArrayData(np.zeros((4, d)), np.zeros((4, 2))),
+        data=mf.data.ArrayData(np.zeros((4, d)), np.eye(2)[[0, 1, 0, 1]]),
         lr=mf.lr.constant(0.1),
     )
     net = spec.network(300, jax.random.PRNGKey(0))

@@ -214,15 +214,20 @@ def test_latex_document_is_well_formed(spec, tmp_path):
     doc = equations_text(spec, latex=True)
     assert doc.startswith(r"\documentclass") and doc.rstrip().endswith(r"\end{document}")
     _latex_well_formed(doc)
-    if shutil.which("pdflatex"):  # a real compile where TeX is installed; never required
-        (tmp_path / "eq.tex").write_text(doc)
-        run = subprocess.run(
-            ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "eq.tex"],
-            cwd=tmp_path,
-            capture_output=True,
-            timeout=120,
+
+
+@pytest.mark.parametrize("spec", [DEFAULT, CATALOGUE["local-s2-last"]], ids=["default", "local"])
+def test_latex_document_compiles(spec, tmp_path):
+    """A real compile with pdflatex (Debian: texlive-latex-base, texlive-latex-recommended)."""
+    if shutil.which("pdflatex") is None:
+        pytest.skip(
+            "pdflatex is not installed (apt-get install texlive-latex-base texlive-latex-recommended)"
         )
-        assert run.returncode == 0, run.stdout.decode(errors="replace")[-2000:]
+    (tmp_path / "eq.tex").write_text(equations_text(spec, latex=True))
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "eq.tex"], cwd=tmp_path,
+                         capture_output=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stdout.decode(errors="replace")[-2000:]
+    assert (tmp_path / "eq.pdf").stat().st_size > 10_000
 
 
 def test_well_formedness_check_can_fail():

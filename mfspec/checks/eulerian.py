@@ -96,7 +96,7 @@ def builtin_spec():
         input_dim=2,
         hidden=3 * [mf.layer(mf.act.tanh)],
         head=mf.head(mf.act.tanh, outputs=1),
-        loss=mf.loss.squared,
+        loss=mf.loss.squared(1).without_error(),  # real targets: a regression
         init=mf.init.usual(tau1=1.5, mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.5),
         data=mf.data.ArrayData(x, y),
         lr=mf.lr.constant(1e-2),

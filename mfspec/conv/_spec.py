@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 
-from mfspec._spec import check_batch_size, normalize_widths
+from mfspec._spec import check_batch_size, check_name, normalize_widths
 from mfspec.data._base import Dataset
 from mfspec.loss import Loss
 from mfspec.lr import LearningRate
@@ -164,9 +164,7 @@ class ConvSpec(eqx.Module):
         output_bias: bool = True,
         fan_in: bool = False,
     ):
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"ConvSpec.name must be a non-empty string, got {name!r}")
-        self.name = name
+        self.name = check_name(name, "ConvSpec.name")
         shape = tuple(input_shape)
         if len(shape) != 3:
             raise ValueError(f"ConvSpec.input_shape must be (channels, height, width), got {input_shape!r}")

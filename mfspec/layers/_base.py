@@ -130,7 +130,7 @@ class LayerKind(eqx.Module):
 
         return dataclasses.replace(self, theta_law=theta_law, weight_law=weight_law)
 
-    def check_weight_law(self, where: str) -> None:
+    def check_weight_law(self, where: str, q_prev: int | None = None) -> None:
         """Raise if ``weight_law`` cannot initialize this kind's weights."""
 
     def exprs(self) -> tuple:

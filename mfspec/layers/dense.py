@@ -57,13 +57,13 @@ class Dense(LayerKind):
 
     kind_name = "dense"
 
-    def check_weight_law(self, where: str) -> None:
+    def check_weight_law(self, where: str, q_prev: int | None = None) -> None:
         if not isinstance(self.weight_law, Kernel):
             raise TypeError(
                 f"{where}: a dense layer's weights need an mf.init.Kernel (its conditional mean is "
                 f"what enters the limit), got {self.weight_law!r}"
             )
-        self.weight_law.check(1, where)
+        self.weight_law.check(1, where, self.q, q_prev)
 
     # ---- finite network --------------------------------------------------------------------
 

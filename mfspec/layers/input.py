@@ -41,7 +41,7 @@ class Input(LayerKind):
     reads_input = True
     kind_name = "input"
 
-    def check_weight_law(self, where: str) -> None:
+    def check_weight_law(self, where: str, q_prev: int | None = None) -> None:
         if not isinstance(self.weight_law, Law):
             raise TypeError(
                 f"{where}: the law of W_1's entries must be an mf.init law, got {self.weight_law!r}"

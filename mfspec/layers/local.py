@@ -92,9 +92,13 @@ class Local(LayerKind):
         """The weight's dimension."""
         return self.star.q
 
-    def check_weight_law(self, where: str) -> None:
+    def check_weight_law(self, where: str, q_prev: int | None = None) -> None:
         if isinstance(self.weight_law, Kernel):
-            self.weight_law.check(self.s, where)
+            self.weight_law.check(self.s, where, self.q, q_prev)
+        elif (
+            isinstance(self.weight_law, Normal) and len(self.weight_law.mean) == len(self.weight_law.std) == 1
+        ):
+            pass  # one (mean, std) for a weight: every component iid, as for the entries of W_1
         elif isinstance(self.weight_law, Law):
             self.weight_law.check(self.s, where)
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from mfspec.symbolic._notation import latex as to_latex
@@ -59,8 +61,19 @@ def _tex_note(note: str) -> str:
         ("×", r"$\times$"),
         ("⟨", r"$\langle$"),
         ("⟩", r"$\rangle$"),
+        ("∈", r"$\in$"),
+        ("ω", r"$\omega$"),
+        ("σ", r"$\sigma$"),
+        ("·", r"$\cdot$"),
+        ("−", "-"),
     ):
         out = out.replace(glyph, tex)
+    out = re.sub(r"R\^(\w+)", r"$\\mathbb{R}^{\1}$", out)
+    leftover = [c for c in out if ord(c) > 127]
+    if leftover:  # pdflatex without unicode support stops on these: say which, here
+        raise ValueError(
+            f"equations_text: no LaTeX form for the characters {sorted(set(leftover))} in note {note!r}"
+        )
     return out
 
 
