@@ -25,28 +25,6 @@ from pathlib import Path
 import numpy as np
 
 
-def _write_data(root: Path) -> None:
-    import mfspec as mf
-
-    rng = np.random.default_rng(0)
-    (root / "mnist").mkdir()
-    for split, n in (("train", 30), ("t10k", 12)):
-        mf.data.write_idx(root / "mnist" / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        mf.data.write_idx(root / "mnist" / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, n))
-    (root / "cifar10").mkdir()
-    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-        mf.data.write_cifar_batch(
-            root / "cifar10" / name, rng.integers(0, 256, (4, 3072)), rng.integers(0, 10, 4)
-        )
-    np.savez(
-        root / "cifar10_vgg16.npz",
-        x_train=rng.normal(size=(20, 8192)).astype(np.float32),
-        y_train=rng.integers(0, 10, 20),
-        x_test=rng.normal(size=(8, 8192)).astype(np.float32),
-        y_test=rng.integers(0, 10, 8),
-    )
-
-
 def _hex(curve) -> dict:
     return {k: [float(v).hex() for v in np.asarray(vals, np.float64)] for k, vals in curve.metrics.items()}
 
@@ -95,7 +73,7 @@ def write(path: Path, *, x64: bool, default: bool, only: list[str] | None) -> No
     dtype = jnp.float64 if x64 else jnp.float32
     snap: dict = {"x64": x64, "entries": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        _write_data(Path(tmp))
+        mf.data.write_stand_ins(tmp)
         os.environ[mf.data.DATA_ENV] = tmp
         for name in only or bundled_specs():
             sf = load_spec_file(name)

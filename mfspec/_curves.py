@@ -8,7 +8,6 @@ fixed evaluation samples, so finite-n and limit curves line up point by point.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -60,12 +59,25 @@ def evaluate(net, loss, eval_sets: dict):
 
 
 def eval_iterations(iterations: int, num_evals: int) -> tuple[int, ...]:
-    """Log-spaced iterations in [0, iterations], always including 0 and ``iterations``."""
-    pts = {0, iterations}
-    if num_evals > 2:
-        ratio = math.log(iterations) / (num_evals - 2) if iterations > 1 else 0.0
-        pts.update(int(round(math.exp(ratio * i))) for i in range(num_evals - 1))
-    return tuple(sorted(p for p in pts if 0 <= p <= iterations))
+    """Exactly ``min(num_evals, iterations + 1)`` strictly increasing iterations in [0, iterations].
+
+    0 and ``iterations`` are always included (``num_evals = 1``: ``iterations`` alone, the final
+    evaluation). With m points, m > 2, the m − 1 after 0 follow the geometric grid 1 … ``iterations``
+    (targets ``iterations ** (j / (m − 2))``, j = 0 … m − 2), rounded; where rounding collides a point
+    moves up by one (p_i = max(round(target_i), p_{i−1} + 1)) and the tail is then clipped
+    (p_i ≤ iterations − (m − 1 − i)), so early points become consecutive integers and none is lost.
+    """
+    for name, value, low in (("iterations", iterations, 0), ("num_evals", num_evals, 1)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"eval_iterations: {name} must be an int >= {low}, got {value!r}")
+    iterations, m = int(iterations), min(int(num_evals), int(iterations) + 1)
+    if m == 1:
+        return (iterations,)
+    pts = [0]
+    for j in range(m - 1):
+        target = iterations ** (j / (m - 2)) if m > 2 else iterations
+        pts.append(max(int(round(target)), pts[-1] + 1))
+    return tuple(min(p, iterations - (m - 1 - i)) for i, p in enumerate(pts))
 
 
 def eval_sets_for(spec, run, base_key, dtype=None) -> dict:

@@ -1,6 +1,7 @@
 """``mfspec`` command line: run, limit, equations, verify.
 
-mfspec run [SPEC] [--out DIR] [--preset NAME]   # width sweep (+ limit), results.json, figure.png
+mfspec run [SPEC] [--preset NAME] [--out DIR] [--widths N ...] [--iterations K] [--dtype float64] ...
+mfspec limit [SPEC] [--preset NAME] [--out DIR] [--iterations K] [--num-evals M] [--limit-m1 M1] ...
 """
 
 from __future__ import annotations
@@ -12,18 +13,54 @@ from pathlib import Path
 
 from mfspec._specfile import DEFAULT_SPEC, load_spec_file
 
+_DTYPES = ("float32", "float64")
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+#: Run field → its flag: the preset overrides, all applied by ``_run_overrides``.
+_RUN_FLAGS = {
+    "widths": "--widths",
+    "seeds": "--seeds",
+    "iterations": "--iterations",
+    "num_evals": "--num-evals",
+    "eval_samples": "--eval-samples",
+}
+
+
+def _add_common(p: argparse.ArgumentParser, out: str = "runs/<spec name>") -> None:
     p.add_argument(
         "spec", nargs="?", default=None, help=f"spec file or bundled spec name (default: {DEFAULT_SPEC})"
     )
-    p.add_argument("--out", type=Path, default=None, help="output directory (default: runs/<spec name>)")
+    p.add_argument("--out", type=Path, default=None, help=f"output directory (default: {out})")
     p.add_argument(
         "--preset", default="default", help="a preset defined in the spec file (default, paper, ...)"
     )
     p.add_argument("--variant", default=None, help="a variant defined in the spec file (e.g. another depth)")
     p.add_argument("--seed", type=int, default=0, help="base random seed")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_run_options(p: argparse.ArgumentParser, *, sweep: bool) -> None:
+    """The preset overrides that shape the curve (``sweep``: also the finite widths and seeds)."""
+    if sweep:
+        p.add_argument("--widths", type=int, nargs="+", help="override the preset's widths")
+        p.add_argument("--seeds", type=int, help="override the preset's number of seeds per width")
+    p.add_argument(
+        "--iterations", type=int, help="override the preset's SGD steps (horizon t = iterations·α)"
+    )
+    p.add_argument(
+        "--num-evals",
+        type=int,
+        help="override the preset's number of evaluation iterations (log-spaced, 0 and the last included)",
+    )
+    p.add_argument(
+        "--eval-samples", type=int, help="override the preset's size of each fixed evaluation sample"
+    )
+    p.add_argument(
+        "--dtype",
+        choices=_DTYPES,
+        default=None,
+        help="float type of the networks and the limit (default: JAX's, float32 unless x64 mode is on; "
+        "float64 turns x64 mode on)",
+    )
 
 
 def _add_resolution(p: argparse.ArgumentParser) -> None:
@@ -44,34 +81,88 @@ def _add_resolution(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _resolution(args, run):
-    """The run's limit ``Resolution`` with the --limit-* flags applied (validated before training)."""
-    import dataclasses
+def _run_overrides(args) -> dict:
+    """The preset fields given on the command line, each checked by ``mf.Run`` (a ValueError naming
+    the flag and the value). The one place where flags override a preset: run and limit agree."""
+    from mfspec._spec import Run
 
+    changes = {}
+    for field, flag in _RUN_FLAGS.items():
+        value = getattr(args, field, None)  # `mfspec limit` has no --widths / --seeds
+        if value is None:
+            continue
+        value = tuple(value) if field == "widths" else value
+        try:
+            Run(**{field: value})
+        except ValueError as err:
+            shown = " ".join(map(str, value)) if field == "widths" else value
+            raise ValueError(f"{flag} {shown}: {err}") from None
+        changes[field] = value
+    return changes
+
+
+def _resolution_flags(args) -> dict:
+    """``Resolution`` field → (flag, value) of the --limit-* flags."""
+    return {"m1": ("--limit-m1", args.limit_m1), "dt": ("--limit-dt", args.limit_dt),
+            "qmc_points": ("--limit-qmc", args.limit_qmc)}  # fmt: skip
+
+
+def _check_resolution_flags(args) -> None:
+    """Each --limit-* value given, checked by ``mf.Resolution`` (a ValueError naming the flag)."""
     from mfspec._resolution import Resolution
 
-    given = {"m1": ("--limit-m1", args.limit_m1), "dt": ("--limit-dt", args.limit_dt),
-             "qmc_points": ("--limit-qmc", args.limit_qmc)}  # fmt: skip
-    for field, (flag, value) in given.items():
+    for field, (flag, value) in _resolution_flags(args).items():
         if value is not None:
             try:
                 Resolution(**{field: value})
             except ValueError as err:
                 raise ValueError(f"{flag} {value!r}: {err}") from None
-    return dataclasses.replace(run.limit, **{f: v for f, (_, v) in given.items() if v is not None})
 
 
-def _override(run, args):
+def _resolution(args, run):
+    """The run's limit ``Resolution`` with the --limit-* flags applied."""
     import dataclasses
 
-    changes = {}
-    if args.widths:
-        changes["widths"] = tuple(args.widths)
-    if args.seeds is not None:
-        changes["seeds"] = args.seeds
-    if args.iterations is not None:
-        changes["iterations"] = args.iterations
-    return dataclasses.replace(run, **changes) if changes else run
+    _check_resolution_flags(args)
+    given = {f: v for f, (_, v) in _resolution_flags(args).items() if v is not None}
+    return dataclasses.replace(run.limit, **given)
+
+
+def _dtype(name: str | None):
+    """The JAX float type named by --dtype (None: JAX's default, float32 unless x64 mode is on);
+    float64 turns on x64 mode, so call this before any JAX array exists (before the spec file runs)."""
+    import jax
+
+    if name is None:
+        return jax.dtypes.canonicalize_dtype(jax.numpy.float64)  # float64 iff x64 mode is on
+    if name not in _DTYPES:
+        raise ValueError(f"--dtype {name!r}: must be one of {list(_DTYPES)}")
+    if name == "float64":
+        jax.config.update("jax_enable_x64", True)
+    return jax.numpy.dtype(name)
+
+
+def _prepare(args, command: str):
+    """(spec file, spec, run, limit resolution, dtype) of ``mfspec run`` / ``mfspec limit``.
+
+    Every flag is checked first, then the dtype is set, then the spec file runs (it may load data)
+    and the preset is overridden: a bad value fails before any compute.
+    """
+    import dataclasses
+
+    from mfspec._limit import check_limit_ready
+
+    changes = _run_overrides(args)
+    _check_resolution_flags(args)
+    dtype = _dtype(args.dtype)
+    sf = load_spec_file(args.spec)
+    spec = sf.variant(args.variant)
+    if command == "limit":
+        spec = _fully_connected(spec, "mfspec limit")
+    if _has_limit(spec) and (command == "limit" or not args.no_limit):
+        check_limit_ready(spec)  # before the sweep: its curves would have no limit to be drawn with
+    run = dataclasses.replace(sf.preset(args.preset), **changes)
+    return sf, spec, run, _resolution(args, run), dtype
 
 
 def cmd_run(args) -> int:
@@ -79,23 +170,20 @@ def cmd_run(args) -> int:
     from mfspec._results import write_json
     from mfspec._sweep import new_results, run_sweep
 
-    sf = load_spec_file(args.spec)
-    spec = sf.variant(args.variant)
-    run = _override(sf.preset(args.preset), args)
-    resolution = _resolution(args, run)
+    sf, spec, run, resolution, dtype = _prepare(args, "run")
     out = args.out or Path("runs") / spec.name
     print(
         f"mfspec run: {spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
-        f"{run.seeds} seed(s), {run.iterations} iterations → {out}",
+        f"{run.seeds} seed(s), {run.iterations} iterations, {run.num_evals} evaluations, {dtype} → {out}",
         file=sys.stderr,
     )
     start = time.perf_counter()
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
-    results["variant"] = args.variant
-    run_sweep(spec, run, results=results, out=out, seed=args.seed, progress=not args.quiet)
+    results["variant"], results["dtype"] = args.variant, str(dtype)
+    run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=not args.quiet)
     if _has_limit(spec):
         if not args.no_limit:
-            _add_limit(spec, run, results, args, resolution)
+            _add_limit(spec, run, results, args, resolution, dtype)
     elif not args.no_limit:
         print(
             f"mfspec run: no limit for {spec.name}: {_NO_LIMIT}; drawing the finite-n curves only",
@@ -129,11 +217,11 @@ def _fully_connected(spec, command: str):
     return spec
 
 
-def _add_limit(spec, run, results, args, resolution) -> None:
+def _add_limit(spec, run, results, args, resolution, dtype) -> None:
     """Solve the limit on the sweep's evaluation grid and append it, with its error bar."""
     from mfspec._limit_run import limit_record
 
-    rec = limit_record(spec, run, seed=args.seed, resolution=resolution)
+    rec = limit_record(spec, run, seed=args.seed, dtype=dtype, resolution=resolution)
     bar = {m: max((v for v in rec["error_bar"][m][s] if v is not None), default=0.0)
            for m in rec["error_bar"] for s in rec["error_bar"][m]}  # fmt: skip
     print(
@@ -149,13 +237,16 @@ def cmd_limit(args) -> int:
     from mfspec._results import write_json
     from mfspec._sweep import new_results
 
-    sf = load_spec_file(args.spec)
-    spec = _fully_connected(sf.variant(args.variant), "mfspec limit")
-    run = sf.preset(args.preset)
-    resolution = _resolution(args, run)
+    sf, spec, run, resolution, dtype = _prepare(args, "limit")
     out = args.out or Path("runs") / f"{spec.name}_limit"
+    print(
+        f"mfspec limit: {spec.name} ({sf.path}), preset {args.preset}: {run.iterations} iterations, "
+        f"{run.num_evals} evaluations, {run.eval_samples} evaluation samples, {dtype} → {out}",
+        file=sys.stderr,
+    )
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
-    _add_limit(spec, run, results, args, resolution)
+    results["variant"], results["dtype"] = args.variant, str(dtype)
+    _add_limit(spec, run, results, args, resolution, dtype)
     write_json(out / "results.json", results)
     plot_results(results, out / "figure.png")
     print(f"wrote {out / 'results.json'}", file=sys.stderr)
@@ -189,14 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="train the width sweep, solve the limit, write results and a figure")
     _add_common(p_run)
-    p_run.add_argument("--widths", type=int, nargs="+", help="override the preset's widths")
-    p_run.add_argument("--seeds", type=int, help="override the preset's number of seeds")
-    p_run.add_argument("--iterations", type=int, help="override the preset's iterations")
+    _add_run_options(p_run, sweep=True)
     p_run.add_argument("--no-limit", action="store_true", help="skip the limit curve")
     _add_resolution(p_run)
     p_run.set_defaults(func=cmd_run)
     p_lim = sub.add_parser("limit", help="solve the limit alone, with its error bar")
-    _add_common(p_lim)
+    _add_common(p_lim, out="runs/<spec name>_limit")
+    _add_run_options(p_lim, sweep=False)
     _add_resolution(p_lim)
     p_lim.set_defaults(func=cmd_limit)
     p_eq = sub.add_parser("equations", help="print the generated formal system")

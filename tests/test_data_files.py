@@ -1,13 +1,16 @@
-"""Local-file loaders: MNIST (IDX) and CIFAR-10 (binary version), on tiny generated files."""
+"""Local-file loaders: MNIST (IDX), CIFAR-10 (binary version) and plain arrays (.npz / .npy), on tiny
+generated files."""
 
 from __future__ import annotations
 
 import gzip
+import re
+import sys
 
 import numpy as np
 import pytest
 
-from mfspec.data import ArrayData, cifar10, mnist
+from mfspec.data import ArrayData, arrays, cifar10, digits, mnist
 from mfspec.data._files import write_cifar_batch, write_idx
 
 MNIST_NAMES = {
@@ -322,3 +325,123 @@ def test_write_cifar_batch_validates(tmp_path):
         write_cifar_batch(tmp_path / "b.bin", np.zeros((1, 3072), dtype=np.uint8), [10])
     with pytest.raises(ValueError, match="labels must be 1 integers"):
         write_cifar_batch(tmp_path / "b.bin", np.zeros((1, 3072), dtype=np.uint8), [0, 1])
+
+
+# --------------------------------------------------------------------------- plain arrays (.npz / .npy)
+
+
+def _int_task():
+    """Train labels 0..2, test labels reaching 3: the inferred number of classes is 4."""
+    rng = np.random.default_rng(5)
+    return {
+        "x_train": rng.normal(size=(6, 2, 3)).astype(np.float32),  # images of shape (2, 3): d = 6
+        "y_train": np.array([0, 1, 2, 0, 1, 2]),
+        "x_test": rng.normal(size=(3, 2, 3)).astype(np.float32),
+        "y_test": np.array([3, 0, 1], dtype=np.int32),
+    }
+
+
+def test_arrays_npz_integer_labels(tmp_path):
+    a = _int_task()
+    np.savez(tmp_path / "task.npz", **a)
+    data = arrays(tmp_path / "task.npz")
+    assert isinstance(data, ArrayData) and data.input_dim == 6 and data.outputs == 4
+    np.testing.assert_array_equal(np.asarray(data.x_train), a["x_train"].reshape(6, 6))
+    np.testing.assert_array_equal(np.asarray(data.x_test), a["x_test"].reshape(3, 6))
+    np.testing.assert_array_equal(
+        np.asarray(data.y_train),
+        [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]],
+    )
+    np.testing.assert_array_equal(np.asarray(data.y_test), [[0, 0, 0, 1], [1, 0, 0, 0], [0, 1, 0, 0]])
+    wide = arrays(str(tmp_path / "task.npz"), classes=10)
+    assert wide.outputs == 10 and np.asarray(wide.y_test)[0, 3] == 1 and np.asarray(wide.y_test).sum() == 3
+
+
+def test_arrays_float_targets_are_kept(tmp_path):
+    x = np.arange(8, dtype=np.float64).reshape(4, 2)
+    np.savez(tmp_path / "pm.npz", x_train=x, y_train=np.array([1.0, -1.0, -1.0, 1.0]))
+    data = arrays(tmp_path / "pm.npz")
+    assert data.outputs == 1 and data.x_test is None
+    np.testing.assert_array_equal(np.asarray(data.y_train), [[1.0], [-1.0], [-1.0], [1.0]])
+    np.testing.assert_array_equal(np.asarray(data.x_train), x)
+    y2 = np.array([[0.5, 2.0], [1.0, -3.0], [0.0, 0.0], [7.0, 1.5]], dtype=np.float32)
+    np.savez(tmp_path / "reg.npz", x_train=x, y_train=y2)
+    np.testing.assert_array_equal(np.asarray(arrays(tmp_path / "reg.npz").y_train), y2)
+
+
+def test_arrays_npy_folder_and_prefix(tmp_path):
+    a = _int_task()
+    (tmp_path / "folder").mkdir()
+    for k, v in a.items():
+        np.save(tmp_path / "folder" / f"{k}.npy", v)
+        np.save(tmp_path / f"my_{k}.npy", v)
+    for path in (tmp_path / "folder", tmp_path / "my"):
+        data = arrays(path)
+        assert data.x_train.shape == (6, 6) and data.x_test.shape == (3, 6) and data.outputs == 4
+        np.testing.assert_array_equal(np.asarray(data.y_test).argmax(1), [3, 0, 1])
+
+
+def test_arrays_test_option(tmp_path):
+    a = _int_task()
+    np.savez(tmp_path / "both.npz", **a)
+    np.savez(tmp_path / "train.npz", x_train=a["x_train"], y_train=a["y_train"])
+    assert arrays(tmp_path / "train.npz").x_test is None
+    only_train = arrays(tmp_path / "both.npz", test=False)
+    assert only_train.x_test is None and only_train.outputs == 3  # classes from the train labels only
+    assert arrays(tmp_path / "both.npz", test=True).x_test.shape == (3, 6)
+    with pytest.raises(ValueError, match=r"test=True but file .*train\.npz lacks arrays x_test, y_test"):
+        arrays(tmp_path / "train.npz", test=True)
+    with pytest.raises(TypeError, match="test must be None, True or False"):
+        arrays(tmp_path / "both.npz", test=100)
+
+
+def test_arrays_missing_file_and_arrays(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.npz not found"):
+        arrays(tmp_path / "nowhere.npz")
+    a = _int_task()
+    np.savez(tmp_path / "noy.npz", x_train=a["x_train"])
+    with pytest.raises(ValueError, match=r"noy\.npz lacks array y_train"):
+        arrays(tmp_path / "noy.npz")
+    np.savez(tmp_path / "half.npz", x_train=a["x_train"], y_train=a["y_train"], x_test=a["x_test"])
+    with pytest.raises(ValueError, match=r"half\.npz has x_test but lacks array y_test"):
+        arrays(tmp_path / "half.npz")
+    assert arrays(tmp_path / "half.npz", test=False).x_test is None
+    np.save(tmp_path / "p_x_train.npy", a["x_train"])
+    with pytest.raises(FileNotFoundError) as info:
+        arrays(tmp_path / "p")
+    msg = str(info.value)
+    assert "y_train" in msg and str(tmp_path / "p_y_train.npy") in msg and "p_x_train.npy" not in msg
+    np.save(tmp_path / "p_y_train.npy", a["y_train"])
+    np.save(tmp_path / "p_y_test.npy", a["y_test"])
+    with pytest.raises(ValueError, match=r"has y_test but lacks x_test \(.*p_x_test\.npy\)"):
+        arrays(tmp_path / "p")
+
+
+def test_arrays_bad_labels(tmp_path):
+    x = np.zeros((3, 2), np.float32)
+    cases = {
+        "neg": (np.array([0, -1, 1]), {}, r"y_train holds the negative label -1 at index 1"),
+        "big": (
+            np.array([0, 5, 1]),
+            {"classes": 3},
+            r"y_train holds the label 5 at index 1, outside \[0, classes=3\)",
+        ),
+        "int2d": (np.zeros((3, 2), np.int64), {}, r"integer y_train must be class indices of shape \(N,\)"),
+        "short": (np.array([0, 1]), {}, r"y_train must have shape \(3,\) or \(3, k\)"),
+        "floatk": (np.ones(3), {"classes": 2}, r"classes=2 is for integer labels"),
+    }
+    for name, (y, kw, pattern) in cases.items():
+        np.savez(tmp_path / f"{name}.npz", x_train=x, y_train=y)
+        with pytest.raises(ValueError, match=pattern):
+            arrays(tmp_path / f"{name}.npz", **kw)
+    np.savez(tmp_path / "mixed.npz", x_train=x, y_train=np.array([0, 1, 0]), x_test=x, y_test=np.ones(3))
+    with pytest.raises(ValueError, match="y_train is int64 but y_test is float64"):
+        arrays(tmp_path / "mixed.npz")
+    with pytest.raises(ValueError, match="classes must be a positive int, got 0"):
+        arrays(tmp_path / "mixed.npz", classes=0)
+
+
+def test_digits_names_its_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # `import` of it now raises ImportError
+    with pytest.raises(ImportError, match=re.escape("pip install 'mfspec[digits]'")):
+        digits()

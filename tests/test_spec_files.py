@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import reference_forward
 
 import mfspec as mf
 from mfspec._specfile import bundled_specs, load_spec_file
@@ -15,25 +16,7 @@ from mfspec.cli import main
 
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    (root / "mnist").mkdir()
-    for split, n in (("train", 30), ("t10k", 12)):
-        mf.data.write_idx(root / "mnist" / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, 28, 28)))
-        mf.data.write_idx(root / "mnist" / f"{split}-labels-idx1-ubyte", rng.integers(0, 10, n))
-    (root / "cifar10").mkdir()
-    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
-        mf.data.write_cifar_batch(
-            root / "cifar10" / name, rng.integers(0, 256, (4, 3072)), rng.integers(0, 10, 4)
-        )
-    np.savez(
-        root / "cifar10_vgg16.npz",
-        x_train=rng.normal(size=(20, 8192)).astype(np.float32),
-        y_train=rng.integers(0, 10, 20),
-        x_test=rng.normal(size=(8, 8192)).astype(np.float32),
-        y_test=rng.integers(0, 10, 8),
-    )
-    return root
+    return mf.data.write_stand_ins(tmp_path_factory.mktemp("data"))
 
 
 def test_all_paper_experiments_are_bundled():
@@ -58,6 +41,28 @@ def test_spec_file_tiny_preset_runs(name, data_root, tmp_path, monkeypatch):
         assert all(
             v is not None and np.isfinite(v) for v in c["metrics"]["loss"][next(iter(c["metrics"]["loss"]))]
         )
+    if isinstance(sf.spec, mf.Spec):
+        _initial_loss_is_the_reference(sf.spec, sf.presets["tiny"], finite[0])
+
+
+def _initial_loss_is_the_reference(spec, run, curve):
+    """The recorded loss at iteration 0 is that of the network the sweep drew, recomputed here by the
+    neuron-by-neuron forward of tests/helpers.py and the loss written in numpy."""
+    import jax
+
+    from mfspec._curves import eval_sets_for
+    from mfspec._sweep import run_keys
+
+    net = spec.network(spec.widths(run.widths[0]), run_keys(jax.random.PRNGKey(0), 0, 0)[0])
+    for split, (x, y) in eval_sets_for(spec, run, jax.random.PRNGKey(0)).items():
+        yhat, y = np.asarray(reference_forward(net, x), np.float64), np.asarray(y, np.float64)
+        if spec.loss.name == "squared":
+            want = np.mean(np.sum((y - yhat) ** 2, axis=1))
+        else:  # cross-entropy: logsumexp(ŷ) − ⟨y, ŷ⟩
+            top = yhat.max(axis=1, keepdims=True)
+            want = np.mean(np.log(np.exp(yhat - top).sum(axis=1)) + top[:, 0] - np.sum(y * yhat, axis=1))
+        assert curve["iteration"][0] == 0
+        np.testing.assert_allclose(curve["metrics"]["loss"][split][0], want, rtol=2e-5, err_msg=split)
 
 
 def test_missing_dataset_says_what_to_download(tmp_path, monkeypatch, capsys):

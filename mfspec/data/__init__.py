@@ -5,6 +5,8 @@ from mfspec.data._base import Dataset
 from mfspec.data._files import cifar10, mnist, write_cifar_batch, write_idx
 from mfspec.data._isotropic import IsotropicGaussians
 from mfspec.data._local import DATA_ENV, data_dir, digits, features
+from mfspec.data._npz import arrays
+from mfspec.data._stand_ins import write_stand_ins
 
 __all__ = [
     "DATA_ENV",
@@ -12,6 +14,7 @@ __all__ = [
     "digits",
     "features",
     "ArrayData",
+    "arrays",
     "Dataset",
     "IsotropicGaussians",
     "cifar10",
@@ -19,4 +22,5 @@ __all__ = [
     "one_hot",
     "write_cifar_batch",
     "write_idx",
+    "write_stand_ins",
 ]
