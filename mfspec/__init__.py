@@ -10,10 +10,12 @@ from mfspec._network import batch_loss, scaled_gradients
 from mfspec._particles import spec_particles
 from mfspec._radial import is_rotation_invariant, radial_setup
 from mfspec._resolution import Resolution
+from mfspec._results_io import CurveRecord, Results, load_results
 from mfspec._spec import Run, Spec
 from mfspec._specfile import load_spec_file
 from mfspec._state import MFNetwork, Particles, empirical_particles
 from mfspec._train import train
+from mfspec._warnings import MFSpecWarning
 from mfspec.act import Activation, head, layer
 
 # Every layer kind at the top level (mf.Input, mf.Dense, mf.local, ...): a kind's file in
@@ -25,11 +27,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Activation",
     "Curve",
+    "CurveRecord",
     "FormalSystem",
     "LimitSolution",
     "MFNetwork",
+    "MFSpecWarning",
     "Particles",
     "Resolution",
+    "Results",
     "Run",
     "Spec",
     "WeightedBatch",
@@ -45,6 +50,7 @@ __all__ = [
     "is_rotation_invariant",
     "layer",
     "layers",
+    "load_results",
     "load_spec_file",
     "loss",
     "lr",

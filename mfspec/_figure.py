@@ -4,43 +4,40 @@ CIFAR-10: Figs. 1, 8, 12) the training row is drawn above the test row."""
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
-
-def _splits(results: dict) -> list[str]:
-    """The evaluation splits drawn, one row each: "train" then "test", those the curves have."""
-    have = {s for c in results["curves"] for m in c["metrics"].values() for s in m}
-    return [s for s in ("train", "test") if s in have] or ["test"]
+from mfspec._results_io import CurveRecord, Results, width_text
 
 
-def _mean_curve(curves: list[dict], metric: str, split: str):
-    n = min(len(c["iteration"]) for c in curves)
-    its = np.asarray(curves[0]["iteration"][:n], float)
-    vals = np.asarray(
-        [[np.nan if v is None else v for v in c["metrics"][metric][split][:n]] for c in curves], float
-    )
-    return its, vals
+def _mean_curve(curves: list[CurveRecord], metric: str, split: str):
+    """(iterations, values (curves, n)) over the first n evaluations that every curve has."""
+    n = min(len(c.iteration) for c in curves)
+    its = np.asarray(curves[0].iteration[:n], float)
+    return its, np.stack([c.metric(split, metric)[:n] for c in curves])
 
 
-def plot_results(results: dict, path: Path) -> Path:
-    """Write the figure for ``results`` (the results.json dict) to ``path`` (PNG or PDF)."""
+def plot_results(results: Results | dict, path: Path) -> Path:
+    """Write the figure for ``results`` to ``path`` (PNG or PDF).
+
+    ``results`` is ``mf.load_results``'s ``Results`` or the results.json dict, which is validated
+    and typed the same way (``Results.from_dict``).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    splits = _splits(results)
+    results = Results.from_dict(results)
+    splits = list(results.splits) or ["test"]  # one row each: "train" then "test"
     finite = defaultdict(list)
-    limits = []
-    for c in results["curves"]:
-        if c["kind"] == "finite":
-            finite[str(c["width"])].append(c)
-        elif c["kind"] == "limit":
-            limits.append(c)
-    metrics = [m for m in ("loss", "error") if any(m in c["metrics"] for c in results["curves"])]
+    for c in results.finite():
+        finite[c.width].append(c)
+    limits = [c for c in results.curves if c.kind == "limit"]
+    metrics = [m for m in ("loss", "error") if any(k[1] == m for c in results.curves for k in c.metrics)]
     fig, axes = plt.subplots(
         len(splits), len(metrics), figsize=(5.2 * len(metrics), 3.8 * len(splits)), squeeze=False
     )
@@ -48,22 +45,24 @@ def plot_results(results: dict, path: Path) -> Path:
     panels = [(ax, split, metric) for row, split in zip(axes, splits) for ax, metric in zip(row, metrics)]
     for ax, split, metric in panels:
         label_split = {"train": "training", "test": "test" if "train" in splits else "population"}[split]
-        if not any(split in c["metrics"].get(metric, {}) for c in results["curves"]):
+        if not any((split, metric) in c.metrics for c in results.curves):
             continue
         for color, (width, curves) in zip(colors, finite.items()):
             its, vals = _mean_curve(curves, metric, split)
             if len(curves) > 1:
                 for v in vals:
                     ax.plot(its, v, color=color, lw=0.6, alpha=0.35)
-            ax.plot(its, np.nanmean(vals, 0), color=color, lw=1.5, label=f"n = {width}")
+            with warnings.catch_warnings():  # an all-null column (e.g. no error rule) is NaN, quietly
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(vals, 0)
+            ax.plot(its, mean, color=color, lw=1.5, label=f"n = {width_text(width)}")
         for c in limits:
-            if split not in c["metrics"].get(metric, {}):
+            if (split, metric) not in c.metrics:
                 continue
             its, vals = _mean_curve([c], metric, split)
-            ax.plot(its, vals[0], color="black", lw=2.0, label=c.get("label", "limit"))
-            band = c.get("error_bar", {}).get(metric, {}).get(split)
-            if band is not None:
-                band = np.asarray([np.nan if b is None else b for b in band[: len(its)]], float)
+            ax.plot(its, vals[0], color="black", lw=2.0, label=c.label)
+            if c.error_bar is not None and (split, metric) in c.error_bar:
+                band = c.error_bar[(split, metric)][: len(its)]
                 ax.fill_between(its, vals[0] - band, vals[0] + band, color="black", alpha=0.2, lw=0)
         lo, hi = ax.dataLim.y0, ax.dataLim.y1
         if metric == "loss" and lo > 0 and hi / lo > 100:  # e.g. a CNN whose initial loss is ~10^4
@@ -74,7 +73,7 @@ def plot_results(results: dict, path: Path) -> Path:
         ax.set_ylabel(f"{label_split} {metric}")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8, frameon=False)
-    fig.suptitle(results.get("spec", ""), fontsize=10)
+    fig.suptitle(results.spec, fontsize=10)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

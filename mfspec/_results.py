@@ -1,6 +1,8 @@
 """Results as data: ``results.json`` with the spec, the config, versions and every curve.
 
-Written atomically after each finished curve, so an interrupted sweep keeps what it finished.
+Written atomically after each finished curve, so an interrupted sweep keeps what it finished. The
+layout is the JSON Schema ``mfspec/results.schema.json`` (version ``SCHEMA_VERSION``); it is read
+back as typed records by ``mf.load_results`` (``mfspec._results_io``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from pathlib import Path
 import sympy as sp
 
 from mfspec._spec import Run, Spec
+
+#: The version of results.json's layout (``mfspec/results.schema.json``): written as the file's
+#: top-level ``schema_version``, bumped with any change to the layout.
+SCHEMA_VERSION = 1
 
 
 def versions() -> dict[str, str]:
@@ -57,13 +63,17 @@ def run_config(run: Run) -> dict:
     }
 
 
+def json_series(values) -> list[float | None]:
+    """Floats for JSON: NaN/inf are not JSON, so a missing value (e.g. no error rule) becomes null."""
+    return [float(v) if math.isfinite(v) else None for v in values]
+
+
 def nest_metrics(flat: dict[str, list]) -> dict[str, dict[str, list]]:
     """{"test_loss": v} → {"loss": {"test": v}} (the results.json layout)."""
     out: dict[str, dict[str, list]] = {}
     for name, values in flat.items():
         split, metric = name.split("_", 1)
-        # NaN/inf are not JSON; a missing value (e.g. no error rule for the loss) becomes null.
-        out.setdefault(metric, {})[split] = [v if math.isfinite(v) else None for v in values]
+        out.setdefault(metric, {})[split] = json_series(values)
     return out
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import jax
 
 from mfspec._curves import eval_sets_for
-from mfspec._results import curve_record, run_config, spec_config, versions, write_json
+from mfspec._results import SCHEMA_VERSION, curve_record, run_config, spec_config, versions, write_json
 from mfspec._spec import Run, Spec
 from mfspec._train import train
 from mfspec.conv._spec import ConvSpec
@@ -28,6 +28,7 @@ def new_results(
     spec: Spec | ConvSpec, run: Run, *, spec_file: str | None, preset: str | None, seed: int
 ) -> dict:
     return {
+        "schema_version": SCHEMA_VERSION,
         "spec": spec.name,
         "spec_file": spec_file,
         "preset": preset,
@@ -48,6 +49,7 @@ def run_sweep(
     results: dict,
     out: Path | None = None,
     seed: int = 0,
+    dtype=None,
     progress: bool = True,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> dict:
@@ -55,16 +57,22 @@ def run_sweep(
 
     ``results.json`` under ``out`` is rewritten after every finished curve. A diverging run is
     kept up to its last finite evaluation, its message logged, and the sweep goes on.
+
+    ``dtype`` (float32 or float64; default: JAX's default float) is the networks' parameter dtype.
+    The evaluation samples are drawn as the limit draws them (``limit_record``) and then cast to
+    ``dtype``, so finite and limit curves are evaluated on the same points.
     """
     base = jax.random.PRNGKey(seed)
     eval_sets = eval_sets_for(spec, run, base)
+    if dtype is not None:
+        eval_sets = jax.tree.map(lambda a: a.astype(dtype), eval_sets)
     total = len(run.widths) * run.seeds * run.iterations
     bar = _progress_bar(total, progress)
     for wi, width in enumerate(run.widths):
         widths = spec.widths(width)
         for s in range(run.seeds):
             init_key, data_key = run_keys(base, wi, s)
-            net = spec.network(widths, init_key)
+            net = spec.network(widths, init_key, dtype=dtype)
             bar.set_description(f"n={width} seed={s}")
             start, offset = time.perf_counter(), bar.n
             _, curve = train(
