@@ -3,8 +3,9 @@ limit (Nguyen 2019, "Mean Field Limit of the Learning Dynamics of Multilayer Neu
 
 from mfspec import act, conv, data, init, layers, loss, lr
 from mfspec._curves import Curve, eval_iterations, evaluate, metric_names
+from mfspec._expectation import refinement_gap
 from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._limit import LimitSolution, refinement_gap, solve_limit
+from mfspec._limit import LimitSolution, solve_limit
 from mfspec._limit_run import solve_default_limit
 from mfspec._network import batch_loss, scaled_gradients
 from mfspec._particles import spec_particles

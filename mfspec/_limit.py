@@ -5,25 +5,22 @@ The ODE state is the ``Particles`` pytree (docs/formal_system.md sec. 3), packed
 grows with the number of array leaves. The vector field is ``FormalSystem.rates(t, particles,
 batch)``, where ``batch`` (a ``WeightedBatch``) represents the data law P:
 
-- a finite dataset (``spec.data.is_finite``): the exact full-batch mean over ``x_train`` — the limit
-  of SGD that samples minibatches from a training set is the flow of the loss averaged over it;
-- a sampler with fresh data each step (e.g. ``IsotropicGaussians``): a *fixed* sample of N points
-  drawn once from ``data_key``. **This is biased**: the gradient flow on one fixed sample overfits
-  it, so its test loss sits below the true limit's (measured 2.8e-2 at N = 4096 and
-  5.9e-3 at N = 16384 on the Fig. 5 net). Measure it with ``refinement_gap`` between solves at N
-  and 4N (``expectation_check``). Any other representation of P (a symmetry-reduced quadrature)
-  is plugged in through ``solve_limit(batch=...)``.
+``mfspec._expectation.data_expectation``: a finite dataset's exact full-batch mean (the limit of
+SGD that samples minibatches from a training set is the flow of the loss averaged over it), or a
+sampler's fixed sample — biased, measured by the error bar. Any other representation of P (a
+symmetry-reduced quadrature) is plugged in through ``solve_limit(batch=...)``.
 
 Time stepping (docs/formal_system.md sec. 3): a σ with a kink (ReLU: Max/Heaviside/Abs/Piecewise in its SymPy
 expression) makes the right-hand side non-smooth, so ``solver="auto"`` uses fixed-step Heun
 (dt = 1e-2 by default); smooth σ get adaptive Tsit5. State the time-step error the same way: solve
-again at dt/2 and take the ``refinement_gap``.
+again at dt/2 (the error bar, ``mfspec._error_bar``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 
 import diffrax
@@ -33,7 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from mfspec._checkpoint import solve_checkpointed, solve_parts
 from mfspec._curves import Curve, eval_iterations, metric_names
+from mfspec._expectation import data_expectation
 from mfspec._formal import FormalSystem, WeightedBatch
 from mfspec._particles import spec_particles
 from mfspec._radial import is_rotation_invariant, radial_setup
@@ -65,23 +64,6 @@ def is_smooth(spec) -> bool:
     """Whether every σ_ℓ (and σ* of a local layer) is free of kinks (no Max/Min/Heaviside/Abs/
     Piecewise/sign/floor/ceiling)."""
     return not any(e.has(*NONSMOOTH) for kind in spec.layers for e in kind.exprs())
-
-
-def data_expectation(spec, *, samples: int = 8192, key=None, dtype=None) -> WeightedBatch:
-    """The representation of P used in the rates (see the module docstring for its bias).
-
-    Arguments:
-        samples: N, the fixed sample size for a sampler (ignored for a finite dataset).
-        key: the sample's key (default ``PRNGKey(0)``).
-    """
-    dtype = dtype or jnp.zeros(()).dtype
-    if spec.data.is_finite:
-        return WeightedBatch.uniform(spec.data.x_train, spec.data.y_train, dtype)
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"data_expectation: samples must be a positive int, got {samples!r}")
-    key = jax.random.PRNGKey(0) if key is None else key
-    x, y = spec.data.minibatch(key, samples, dtype=dtype)
-    return WeightedBatch.uniform(x, y, dtype)
 
 
 @dataclasses.dataclass
@@ -147,7 +129,19 @@ def _check_dtype(dtype):
     return dtype
 
 
-def _stepping(solver: str, dt, rtol, atol, smooth: bool, t1: float, step_divisor: int = 1):
+def step_grid(t1: float, dt: float, eval_ts) -> np.ndarray:
+    """The times of a fixed-step solve: N = ⌈t1/dt⌉ equal steps (as a constant step takes them) with
+    every evaluation time added, so that no recorded value is interpolated inside a step — the early
+    log-spaced evaluations (t = α, 2α, ... ≪ dt) also get the short steps that the fast initial
+    transient needs. An evaluation time within dt/1000 of a grid time is not added (the step it
+    would cut off is too short to matter)."""
+    n = max(1, int(math.ceil(t1 / dt - 1e-9)))
+    grid = np.linspace(0.0, t1, n + 1)
+    near = np.abs(np.asarray(eval_ts, np.float64)[:, None] - grid[None, :]).min(axis=1) <= 1e-3 * t1 / n
+    return np.unique(np.concatenate([grid, np.asarray(eval_ts, np.float64)[~near]]))
+
+
+def _stepping(solver: str, dt, rtol, atol, smooth: bool, t1: float, step_divisor: int = 1, eval_ts=()):
     name = solver
     if name == "auto":
         name = "tsit5" if smooth else "heun"
@@ -164,7 +158,8 @@ def _stepping(solver: str, dt, rtol, atol, smooth: bool, t1: float, step_divisor
     if dt is not None:
         if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
             raise ValueError(f"solve_limit: dt must be a finite number > 0, got {dt!r}")
-        return name, SOLVERS[name](), float(dt) / step_divisor, diffrax.ConstantStepSize()
+        step = float(dt) / step_divisor
+        return name, SOLVERS[name](), step, diffrax.StepTo(ts=step_grid(t1, step, eval_ts))
     # An adaptive step shrinks like tol^(1/5) for Tsit5 (order 5): tol / s^5 takes steps ~s× shorter.
     scale = step_divisor**5
     return name, SOLVERS[name](), None, diffrax.PIDController(rtol=rtol / scale, atol=atol / scale)
@@ -199,6 +194,11 @@ def solve_limit(
     dense: bool = False,
     max_steps: int | None = None,
     step_divisor: int | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: float = 60.0,
+    checkpoint_every_steps: int | None = None,
+    checkpoint_keep: bool = False,
+    progress: bool = False,
 ) -> LimitSolution:
     """Integrate the formal system (eq. 39; Lagrangian form, App. A eq. 48-52) from the spec's init law.
 
@@ -232,6 +232,14 @@ def solve_limit(
         step_divisor: s, to refine the time stepping of whatever dt/tolerances the other arguments
             give: a fixed step becomes dt/s, adaptive tolerances rtol/s^5 and atol/s^5 (steps about
             s× shorter at order 5); default ``resolution.step_divisor``.
+        checkpoint: a file (.npz) to solve in chunks of whole steps and resume from: the same
+            computation as without (mfspec/_checkpoint.py); Ctrl-C/SIGTERM write it and say so; a
+            file of another solve is refused; a finished solve deletes it (``checkpoint_keep``:
+            keeps it, complete, so that a rerun returns at once — for a driver of several solves,
+            which deletes them when all are done). Not with ``dense``.
+        checkpoint_every: seconds between writes (0: after every chunk of 25 steps);
+            checkpoint_every_steps: write every this many steps instead.
+        progress: a progress bar in t on stderr.
 
     Returns:
         A ``LimitSolution`` whose ``curve`` has the metrics of ``metric_names(spec)``.
@@ -278,27 +286,40 @@ def solve_limit(
         )
         if batch is None:
             samples = resolution.data_samples if data_samples is None else data_samples
-            batch = data_expectation(spec, samples=samples, key=data_key, dtype=dtype)
+            batch = data_expectation(spec, samples=samples, key=data_key, dtype=dtype,
+                                     subsample=resolution.data_subsample)  # fmt: skip
     batch = jax.tree.map(lambda a: jnp.asarray(a, dtype), batch)
     if eval_sets is None:
         eval_sets = spec.data.eval_sets(jax.random.PRNGKey(1), eval_samples)
 
-    name, stepper, dt, controller = _stepping(solver, dt, rtol, atol, is_smooth(spec), t1, step_divisor)
-    if max_steps is None:
-        max_steps = int(math.ceil(t1 / dt - 1e-9)) if dt is not None else 16384 * step_divisor
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(packed_vector_field),
-        stepper,
-        t0=0.0,
-        t1=t1,
-        dt0=dt,
-        y0=pack(y0),
-        args=(system, y0, batch),
-        saveat=diffrax.SaveAt(ts=jnp.asarray(eval_ts, dtype), dense=dense),
-        stepsize_controller=controller,
-        max_steps=max_steps,
-        throw=False,
+    name, stepper, dt, controller = _stepping(
+        solver, dt, rtol, atol, is_smooth(spec), t1, step_divisor, eval_ts
     )
+    fixed = isinstance(controller, diffrax.StepTo)  # its grid sets every step: no dt0
+    if fixed:  # in the solve's time dtype (that of SaveAt's ts)
+        controller = diffrax.StepTo(ts=jnp.asarray(controller.ts, dtype))
+    if max_steps is None:
+        max_steps = len(controller.ts) - 1 if fixed else 16384 * step_divisor
+    dt0 = None if fixed else dt
+    term, packed, args = diffrax.ODETerm(packed_vector_field), pack(y0), (system, y0, batch)
+    if checkpoint is None:
+        sol = diffrax.diffeqsolve(
+            term, stepper, t0=0.0, t1=t1, dt0=dt0, y0=packed, args=args,
+            saveat=diffrax.SaveAt(ts=jnp.asarray(eval_ts, dtype), dense=dense),
+            stepsize_controller=controller, max_steps=max_steps, throw=False,
+            **({"progress_meter": diffrax.TqdmProgressMeter()} if progress else {}),
+        )  # fmt: skip
+    elif dense:
+        raise ValueError("solve_limit: dense=True keeps every step in memory; a checkpointed solve cannot")
+    else:
+        parts = solve_parts(spec=spec, resolution=resolution, method=method, solver=name, dt=dt,
+                            controller=controller, dtype=dtype, t1=t1, eval_ts=eval_ts, max_steps=max_steps,
+                            y0=packed, batch=batch, eval_sets=eval_sets, system=system)  # fmt: skip
+        sol = solve_checkpointed(checkpoint, every=checkpoint_every, every_steps=checkpoint_every_steps,
+                                 progress=progress, parts=parts, term=term, stepper=stepper, controller=controller,
+                                 t1=t1, dt=dt0, eval_ts=eval_ts, y0=packed, args=args, max_steps=max_steps,
+                                 metrics=lambda ys: _metrics(system, y0, ys, eval_sets),
+                                 metric_names=metric_names(spec), keep=checkpoint_keep)  # fmt: skip
     diverged = None
     if not bool(sol.result == diffrax.RESULTS.successful):
         diverged = f"the limit solve stopped early: {sol.result}"
@@ -356,26 +377,3 @@ def _method(spec, method: str, particles, batch, system) -> str:
     if method == "auto":
         return "radial" if is_rotation_invariant(spec) else "particles"
     return method
-
-
-def refinement_gap(a: LimitSolution, b: LimitSolution) -> dict[str, float]:
-    """sup over the shared evaluation grid of |metric_a − metric_b|, per metric.
-
-    Used to state a discretization error: N vs 4N data samples (the bias of a fixed sample),
-    dt vs dt/2 (time stepping), M vs 4M particles.
-    """
-    if a.curve.t.shape != b.curve.t.shape or not np.allclose(a.curve.t, b.curve.t):
-        raise ValueError("refinement_gap: the two solutions have different evaluation grids")
-    return {k: float(np.max(np.abs(a.curve.metrics[k] - b.curve.metrics[k]))) for k in a.curve.metrics}
-
-
-def expectation_check(spec, *, samples: int = 8192, factor: int = 4, **solve_kwargs) -> dict[str, float]:
-    """How far the fixed-sample expectation is from converged: ``refinement_gap`` of N vs factor·N.
-
-    For a finite dataset the expectation is exact and every gap is 0.
-    """
-    if spec.data.is_finite:
-        return dict.fromkeys(metric_names(spec), 0.0)
-    a = solve_limit(spec, data_samples=samples, **solve_kwargs)
-    b = solve_limit(spec, data_samples=factor * samples, data_key=jax.random.PRNGKey(1), **solve_kwargs)
-    return refinement_gap(a, b)

@@ -1,11 +1,11 @@
-"""The limit as ``mfspec run`` and ``mfspec limit`` record it: one solve on the finite curves' grid
-and evaluation samples, with its error bar.
+"""The limit as ``mfspec run`` and ``mfspec limit`` record it: on the finite curves' grid and
+evaluation samples, with its error bar.
 
 The method and every size come from ``mf.solve_limit`` and the run's ``Resolution`` (the radial
-reduction for a rotation-invariant spec, particles otherwise). The error bar is the pointwise gap
-to a refined solve (``Resolution.refined``: more nodes/particles, a new larger data sample, half
-the time step — dt/2 for a fixed step, tolerances / 2^5 for an adaptive one): a conservative
-estimate of the coarse solve's discretization error.
+reduction for a rotation-invariant spec, particles otherwise). The curve and its bar are
+``_error_bar.limit_estimate``'s: the mean of independent randomized replicates, with a sampling part
+(their Student-t half-width) and a discretization part (the gap to dt/2 and 1.5× nodes on the same
+points), recorded separately (docs/formal_system.md sec. 7).
 
 A radial limit's expectation over the data law is a quadrature over (y, |x|) whose weights sum to 1,
 so its record also carries the POPULATION loss and error (``population``), beside the metrics on the
@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from mfspec._curves import eval_sets_for
+from mfspec._error_bar import limit_estimate
 from mfspec._formal import WeightedBatch
 from mfspec._limit import LimitSolution, solve_limit
 from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
@@ -37,16 +38,6 @@ def solve_default_limit(spec, *, iterations: int, num_evals: int = 30, eval_sets
     """``mf.solve_limit`` on the ``eval_iterations(iterations, num_evals)`` grid (kept for scripts)."""
     return solve_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, resolution=resolution,
                        dtype=dtype, data_key=data_key, **solve_kwargs)  # fmt: skip
-
-
-def limit_with_error_bar(spec, *, iterations: int, num_evals: int, eval_sets: dict, dtype=None,
-                         resolution: Resolution = DEFAULT_RESOLUTION):  # fmt: skip
-    """(coarse solution, refined solution, pointwise |coarse − refined| per metric)."""
-    kw = dict(iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, dtype=dtype)
-    coarse = solve_limit(spec, resolution=resolution, **kw)
-    fine = solve_limit(spec, resolution=resolution.refined(), data_key=jax.random.PRNGKey(7), **kw)
-    bar = {k: np.abs(coarse.curve.metrics[k] - fine.curve.metrics[k]) for k in coarse.curve.metrics}
-    return coarse, fine, bar
 
 
 #: Quantiles of |x| per class for the population error. The error integrates a step in |x| (the
@@ -93,7 +84,8 @@ def population_metrics(spec, sol: LimitSolution) -> dict[str, list] | None:
     return {"loss": json_series(np.asarray(loss)), "error": json_series(np.asarray(error))}
 
 
-def limit_record(spec, run: Run, *, seed: int = 0, dtype=None, resolution: Resolution | None = None) -> dict:
+def limit_record(spec, run: Run, *, seed: int = 0, dtype=None, resolution: Resolution | None = None,
+                 checkpoints=None, progress: bool = False) -> dict:  # fmt: skip
     """The "limit" curve of results.json on the run's grid and evaluation samples.
 
     ``resolution`` defaults to the run's (``Run.limit``, from the spec file's preset).
@@ -101,19 +93,21 @@ def limit_record(spec, run: Run, *, seed: int = 0, dtype=None, resolution: Resol
     resolution = run.limit if resolution is None else resolution
     start = time.perf_counter()
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(seed))
-    coarse, fine, bar = limit_with_error_bar(
-        spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets, dtype=dtype,
-        resolution=resolution,
-    )  # fmt: skip
-    population = population_metrics(spec, coarse)
+    est = limit_estimate(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets,
+                         dtype=dtype, resolution=resolution, seed=seed, checkpoints=checkpoints,
+                         progress=progress)  # fmt: skip
+    first = est.replicates[0]
+    population = population_metrics(spec, first)
     return curve_record(
-        "limit", None, None, coarse.curve,
-        error_bar=nest_metrics({k: list(map(float, v)) for k, v in bar.items()}),
-        method=coarse.method,
-        solver=coarse.solver,
-        dt=coarse.dt,
+        "limit", None, None, est.curve,
+        error_bar=nest_metrics(est.bar),
+        error_bar_parts={part: nest_metrics(v) for part, v in est.parts.items()},
+        replicates=len(est.replicates),
+        method=first.method,
+        solver=first.solver,
+        dt=first.dt,
         seconds=time.perf_counter() - start,
-        seconds_single_solve=coarse.seconds,
+        seconds_single_solve=first.seconds,
         resolution=dataclasses.asdict(resolution),
         **({} if population is None else {"population": population}),
     )  # fmt: skip

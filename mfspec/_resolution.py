@@ -21,7 +21,9 @@ class Resolution:
     s_nodes: int = 8  # radial: |w| nodes
     u_nodes: int = 256  # radial: direction-cosine nodes
     r_nodes: int = 32  # radial: |x| nodes per class
-    theta_nodes: int = 8  # Gauss–Hermite nodes per non-atomic θ component
+    # θ of layers ℓ ≥ 2 under a wide law (the default spec's τ2 = 3) carries the ReLU kink: 8 nodes
+    # were 2.1e-3 off a 32-node reference in population loss, 16 are 7e-4 (bench/results/limit_trust.md).
+    theta_nodes: int = 16  # Gauss–Hermite nodes per non-atomic θ component
     m1: int = 1024  # general: layer-1 particles
     qmc_points: int = 256  # Sobol particles of a layer too high-dimensional for a grid (k-output head)
     max_particles: int = 4096  # cap on a layer's Gauss–Hermite grid (the per-axis count shrinks to fit)
@@ -29,11 +31,15 @@ class Resolution:
     data_samples: int = 8192  # general sampler: fixed sample size
     dt: float | None = None  # None: the solver's default (kinked σ: Heun max(0.01, t/2000); else adaptive)
     step_divisor: int = 1  # the time step divided by this (adaptive: tolerances by its 5th power)
+    replicates: int = 4  # independent randomizations of a particle solve (the error bar's sampling part)
+    data_subsample: int | None = None  # finite dataset: the expectation over a random subsample (None: all)
 
     def __post_init__(self):
         # Checked here, so that a bad --limit-* flag fails before the width sweep trains.
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name == "data_subsample" and value is None:
+                continue
             if field.name == "dt":
                 if value is not None and (
                     isinstance(value, bool)
@@ -44,20 +50,23 @@ class Resolution:
                     raise ValueError(f"Resolution.dt must be a finite number > 0 or None, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Resolution.{field.name} must be a positive int, got {value!r}")
+        if self.replicates < 2:
+            raise ValueError(
+                f"Resolution.replicates must be >= 2 (the spread of independent replicates is the error "
+                f"bar's sampling part), got {self.replicates!r}"
+            )
 
     def refined(self) -> Resolution:
-        """More nodes and particles, a larger data sample and half the time step (the error bar's)."""
-        return Resolution(
+        """1.5× every deterministic quadrature and half the time step; the sampled sizes (``m1``,
+        ``qmc_points``, ``data_samples``) stay, so that a solve on the same random points measures
+        the deterministic discretization error alone (the error bar's second part, ``_error_bar``)."""
+        return dataclasses.replace(
+            self,
             s_nodes=self.s_nodes * 3 // 2,
             u_nodes=self.u_nodes * 3 // 2,
             r_nodes=self.r_nodes * 3 // 2,
             theta_nodes=self.theta_nodes * 3 // 2,
-            m1=self.m1 * 2,
-            qmc_points=self.qmc_points * 2,
-            max_particles=self.max_particles,
             noise_nodes=self.noise_nodes * 3 // 2,
-            data_samples=self.data_samples * 2,
-            dt=self.dt,
             step_divisor=self.step_divisor * 2,
         )
 

@@ -31,7 +31,7 @@ KINDS = ("finite", "limit")
 SPLITS = ("train", "test")
 _TOP = ("spec", "spec_file", "preset", "seed", "config", "versions", "curves")
 _CURVE = ("kind", "width", "seed", "iteration", "t", "metrics")
-_TYPED = {*_CURVE, "diverged", "error_bar", "population"}
+_TYPED = {*_CURVE, "diverged", "error_bar", "error_bar_parts", "population"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -135,8 +135,11 @@ def _check_by_hand(data: dict, source: str) -> None:
 def _curve_series(c: dict) -> list[tuple[str, Any]]:
     """(name, values) of every per-evaluation series of a curve: t, metrics, error_bar, population."""
     out = [("t", c["t"])]
-    for key in ("metrics", "error_bar"):
-        out += [(f"{key}.{m}.{s}", v) for m, splits in c.get(key, {}).items() for s, v in splits.items()]
+    blocks = [("metrics", c.get("metrics", {})), ("error_bar", c.get("error_bar", {}))]
+    parts = c.get("error_bar_parts", {})
+    blocks += [(f"error_bar_parts.{p}", b) for p, b in (parts.items() if isinstance(parts, dict) else ())]
+    for key, block in blocks:
+        out += [(f"{key}.{m}.{s}", v) for m, splits in block.items() for s, v in splits.items()]
     return out + [(f"population.{m}", v) for m, v in c.get("population", {}).items()]
 
 
@@ -170,7 +173,9 @@ class CurveRecord:
         seed: the run's seed (None for the limit).
         iteration, t: the evaluation iterations k and times t = kα.
         metrics: (split, metric) → values, e.g. ("test", "loss"); NaN where the file has null.
-        error_bar: the limit's |coarse − refined| in the same layout (None for a finite curve).
+        error_bar: the limit's error bar in the same layout (None for a finite curve).
+        error_bar_parts: part ("sampling", "discretization") → its share in that layout (None for a
+            finite curve or a file written before the parts were recorded).
         population: metric → values of the radial limit's exact population metrics (else None).
         diverged: why the run stopped early, or None.
         extra: every other key of the record (seconds; the limit's method, solver, dt, resolution).
@@ -183,6 +188,7 @@ class CurveRecord:
     t: np.ndarray
     metrics: Mapping[tuple[str, str], np.ndarray]
     error_bar: Mapping[tuple[str, str], np.ndarray] | None = None
+    error_bar_parts: Mapping[str, Mapping[tuple[str, str], np.ndarray]] | None = None
     population: Mapping[str, np.ndarray] | None = None
     diverged: str | None = None
     extra: Mapping[str, Any] = dataclasses.field(default_factory=dict)
@@ -201,6 +207,11 @@ class CurveRecord:
             t=_series(rec["t"]),
             metrics=_nested(rec["metrics"]),
             error_bar=_nested(rec["error_bar"]) if "error_bar" in rec else None,
+            error_bar_parts=(
+                MappingProxyType({p: _nested(b) for p, b in rec["error_bar_parts"].items()})
+                if "error_bar_parts" in rec
+                else None
+            ),
             population=None if pop is None else MappingProxyType({m: _series(v) for m, v in pop.items()}),
             diverged=rec.get("diverged"),
             extra=MappingProxyType({k: v for k, v in rec.items() if k not in _TYPED}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -9,13 +10,14 @@ from pathlib import Path
 
 import jax
 
+from mfspec._checkpoint import interrupt_on_sigterm
 from mfspec._curves import eval_sets_for
 from mfspec._results import SCHEMA_VERSION, curve_record, run_config, spec_config, versions, write_json
 from mfspec._spec import Run, Spec
 from mfspec._train import train
 from mfspec.conv._spec import ConvSpec
 
-__all__ = ["eval_sets_for", "new_results", "run_keys", "run_sweep"]
+__all__ = ["eval_sets_for", "finished_curves", "new_results", "run_keys", "run_sweep"]
 
 
 def run_keys(base_key, width_index: int, seed: int):
@@ -51,6 +53,7 @@ def run_sweep(
     seed: int = 0,
     dtype=None,
     progress: bool = True,
+    fresh: bool = False,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> dict:
     """Train every (width, seed) of ``run``; append a "finite" curve to ``results`` after each.
@@ -58,41 +61,121 @@ def run_sweep(
     ``results.json`` under ``out`` is rewritten after every finished curve. A diverging run is
     kept up to its last finite evaluation, its message logged, and the sweep goes on.
 
+    Interrupted (Ctrl-C or SIGTERM), the sweep says which curves the file keeps and re-raises.
+    Rerun with the same ``out``, it keeps the finished finite curves of an existing results.json
+    instead of training them again (training is deterministic given the seed: the results are
+    those of an uninterrupted run), provided that the file is of the same run: ``results``'s
+    schema version, config, seed, dtype and variant; otherwise a ValueError names the file and
+    what differs. ``fresh=True`` ignores the file (it is overwritten). A limit curve in it is not
+    kept: the caller solves the limit again.
+
     ``dtype`` (float32 or float64; default: JAX's default float) is the networks' parameter dtype.
     The evaluation samples are drawn as the limit draws them (``limit_record``) and then cast to
     ``dtype``, so finite and limit curves are evaluated on the same points.
     """
+    path = None if out is None else Path(out) / "results.json"
+    reuse = {} if path is None or fresh or not path.exists() else finished_curves(path, results)
+    if reuse:
+        log(
+            f"reusing {len(reuse)} finished curve(s) from {path} ({_names(reuse.values())}); --fresh retrains them"
+        )
     base = jax.random.PRNGKey(seed)
     eval_sets = eval_sets_for(spec, run, base)
     if dtype is not None:
         eval_sets = jax.tree.map(lambda a: a.astype(dtype), eval_sets)
     total = len(run.widths) * run.seeds * run.iterations
     bar = _progress_bar(total, progress)
-    for wi, width in enumerate(run.widths):
-        widths = spec.widths(width)
-        for s in range(run.seeds):
-            init_key, data_key = run_keys(base, wi, s)
-            net = spec.network(widths, init_key, dtype=dtype)
-            bar.set_description(f"n={width} seed={s}")
-            start, offset = time.perf_counter(), bar.n
-            _, curve = train(
-                spec,
-                net,
-                data_key,
-                iterations=run.iterations,
-                num_evals=run.num_evals,
-                eval_sets=eval_sets,
-                progress=lambda done, o=offset: bar.update(o + done - bar.n),
-            )
-            bar.update(offset + run.iterations - bar.n)
-            seconds = time.perf_counter() - start
-            if curve.diverged:
-                log(f"width {width}, seed {s}: {curve.diverged}")
-            results["curves"].append(curve_record("finite", width, s, curve, seconds=seconds))
-            if out is not None:
-                write_json(Path(out) / "results.json", results)
+    try:
+        with interrupt_on_sigterm():
+            for wi, width in enumerate(run.widths):
+                for s in range(run.seeds):
+                    kept = reuse.get(_key(width, s))
+                    if kept is None:
+                        kept = _train_one(spec, run, width, wi, s, base, eval_sets, dtype, bar, log)
+                    else:
+                        bar.update(run.iterations)
+                    results["curves"].append(kept)
+                    if out is not None:
+                        write_json(path, results)
+    except KeyboardInterrupt:
+        bar.close()
+        done = [c for c in results["curves"] if c["kind"] == "finite"]
+        where = f"in {path}; rerun the same command to skip them" if path else "in the results (no out)"
+        log(f"interrupted: kept {len(done)} finished curves ({_names(done) or 'none'}) {where}")
+        raise
     bar.close()
     return results
+
+
+def _train_one(spec, run, width, wi, s, base, eval_sets, dtype, bar, log) -> dict:
+    """The "finite" record of one (width, seed)."""
+    init_key, data_key = run_keys(base, wi, s)
+    net = spec.network(spec.widths(width), init_key, dtype=dtype)
+    bar.set_description(f"n={width} seed={s}")
+    start, offset = time.perf_counter(), bar.n
+    _, curve = train(
+        spec,
+        net,
+        data_key,
+        iterations=run.iterations,
+        num_evals=run.num_evals,
+        eval_sets=eval_sets,
+        progress=lambda done, o=offset: bar.update(o + done - bar.n),
+    )
+    bar.update(offset + run.iterations - bar.n)
+    seconds = time.perf_counter() - start
+    if curve.diverged:
+        log(f"width {width}, seed {s}: {curve.diverged}")
+    return curve_record("finite", width, s, curve, seconds=seconds)
+
+
+#: What makes results.json the file of the same run (so that its finished curves can be kept).
+SAME_RUN = ("schema_version", "config", "seed", "dtype", "variant")
+
+
+def finished_curves(path: Path, results: dict) -> dict:
+    """(width, seed) → the finished "finite" record in ``path``, if the file is of the run that
+    ``results`` (a ``new_results``) describes; else a ValueError naming the file and what differs."""
+    try:
+        old = json.loads(Path(path).read_text())
+        curves = [c for c in old["curves"] if c["kind"] == "finite"]
+        done = {_key(c["width"], c["seed"]): c for c in curves}
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ValueError(
+            f"{path} is not a readable results file ({err}): use another --out, delete it, or pass --fresh"
+        ) from None
+    new = json.loads(json.dumps({k: results.get(k) for k in SAME_RUN}))
+    differ = _differences({k: old.get(k) for k in SAME_RUN}, new)
+    if differ:
+        shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
+        raise ValueError(
+            f"{path} holds another run ({shown}): use another --out, delete it, or pass --fresh to overwrite it"
+        )
+    return done
+
+
+def _differences(old, new, where: str = "") -> list[str]:
+    """'field: A in the file, B now' for every leaf where two JSON values differ."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(old.keys() | new.keys(), key=str)
+                for d in _differences(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))]  # fmt: skip
+    if old != new:
+        return [f"{where}: {_short(old)} in the file, {_short(new)} now"]
+    return []
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _key(width, seed) -> tuple:
+    """A curve's (width, seed) as results.json writes it (a tuple width as a list)."""
+    return json.dumps(width if isinstance(width, (int, type(None))) else list(width)), seed
+
+
+def _names(curves) -> str:
+    return ", ".join(f"n={c['width']} seed {c['seed']}" for c in curves)
 
 
 def _progress_bar(total: int, enabled: bool):

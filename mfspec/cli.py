@@ -79,6 +79,19 @@ def _add_resolution(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--limit-qmc", type=int, default=None, help="Sobol particles of a many-output head (default 256)"
     )
+    p.add_argument(
+        "--limit-data",
+        type=int,
+        default=None,
+        help="the limit's expectation over a random subsample of N training points (a dataset too large "
+        "for the solve; its bias joins the error bar); default: all",
+    )
+    p.add_argument(
+        "--limit-replicates",
+        type=int,
+        default=None,
+        help="independent randomized solves of a particle limit, for its error bar (default 4, at least 2)",
+    )
 
 
 def _run_overrides(args) -> dict:
@@ -104,7 +117,9 @@ def _run_overrides(args) -> dict:
 def _resolution_flags(args) -> dict:
     """``Resolution`` field → (flag, value) of the --limit-* flags."""
     return {"m1": ("--limit-m1", args.limit_m1), "dt": ("--limit-dt", args.limit_dt),
-            "qmc_points": ("--limit-qmc", args.limit_qmc)}  # fmt: skip
+            "qmc_points": ("--limit-qmc", args.limit_qmc),
+            "replicates": ("--limit-replicates", args.limit_replicates),
+            "data_subsample": ("--limit-data", args.limit_data)}  # fmt: skip
 
 
 def _check_resolution_flags(args) -> None:
@@ -151,6 +166,7 @@ def _prepare(args, command: str):
     import dataclasses
 
     from mfspec._limit import check_limit_ready
+    from mfspec._limit_cost import check_fits
 
     changes = _run_overrides(args)
     _check_resolution_flags(args)
@@ -162,7 +178,14 @@ def _prepare(args, command: str):
     if _has_limit(spec) and (command == "limit" or not args.no_limit):
         check_limit_ready(spec)  # before the sweep: its curves would have no limit to be drawn with
     run = dataclasses.replace(sf.preset(args.preset), **changes)
-    return sf, spec, run, _resolution(args, run), dtype
+    resolution = _resolution(args, run)
+    if _has_limit(spec) and (command == "limit" or not args.no_limit):
+        # before the sweep: a limit that cannot fit in memory is refused with the flags that fit
+        cost = check_fits(
+            spec, iterations=run.iterations, num_evals=run.num_evals, resolution=resolution, dtype=dtype
+        )
+        print(cost.describe(), file=sys.stderr)
+    return sf, spec, run, resolution, dtype
 
 
 def cmd_run(args) -> int:
@@ -180,10 +203,11 @@ def cmd_run(args) -> int:
     start = time.perf_counter()
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     results["variant"], results["dtype"] = args.variant, str(dtype)
-    run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=not args.quiet)
+    run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=not args.quiet,
+              fresh=args.fresh)  # fmt: skip
     if _has_limit(spec):
         if not args.no_limit:
-            _add_limit(spec, run, results, args, resolution, dtype)
+            _add_limit(spec, run, results, args, resolution, dtype, out)
     elif not args.no_limit:
         print(
             f"mfspec run: no limit for {spec.name}: {_NO_LIMIT}; drawing the finite-n curves only",
@@ -217,11 +241,13 @@ def _fully_connected(spec, command: str):
     return spec
 
 
-def _add_limit(spec, run, results, args, resolution, dtype) -> None:
-    """Solve the limit on the sweep's evaluation grid and append it, with its error bar."""
+def _add_limit(spec, run, results, args, resolution, dtype, out: Path) -> None:
+    """Solve the limit on the sweep's evaluation grid and append it, with its error bar. Its solves
+    checkpoint under ``out/limit_checkpoints`` until all are done: a rerun resumes them."""
     from mfspec._limit_run import limit_record
 
-    rec = limit_record(spec, run, seed=args.seed, dtype=dtype, resolution=resolution)
+    rec = limit_record(spec, run, seed=args.seed, dtype=dtype, resolution=resolution,
+                       checkpoints=out / "limit_checkpoints", progress=not args.quiet)  # fmt: skip
     bar = {m: max((v for v in rec["error_bar"][m][s] if v is not None), default=0.0)
            for m in rec["error_bar"] for s in rec["error_bar"][m]}  # fmt: skip
     print(
@@ -246,7 +272,7 @@ def cmd_limit(args) -> int:
     )
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     results["variant"], results["dtype"] = args.variant, str(dtype)
-    _add_limit(spec, run, results, args, resolution, dtype)
+    _add_limit(spec, run, results, args, resolution, dtype, out)
     write_json(out / "results.json", results)
     plot_results(results, out / "figure.png")
     print(f"wrote {out / 'results.json'}", file=sys.stderr)
@@ -282,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     _add_common(p_run)
     _add_run_options(p_run, sweep=True)
     p_run.add_argument("--no-limit", action="store_true", help="skip the limit curve")
+    p_run.add_argument(
+        "--fresh",
+        action="store_true",
+        help="train every curve again, overwriting OUT/results.json (default: keep the finished curves "
+        "of an interrupted run of the same command)",
+    )
     _add_resolution(p_run)
     p_run.set_defaults(func=cmd_run)
     p_lim = sub.add_parser("limit", help="solve the limit alone, with its error bar")

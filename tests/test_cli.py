@@ -2,6 +2,7 @@
 evaluation grid ``eval_iterations``."""
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
@@ -34,21 +35,76 @@ def test_run_writes_results_and_figure(tmp_path):
     assert (tmp_path / "figure.png").stat().st_size > 10_000
 
 
-def test_finished_curves_survive_an_interrupted_sweep(tmp_path, monkeypatch):
-    calls = []
-    real_train = sweep.train
+def _count_train(monkeypatch, interrupt_at: int | None = None, sigterm: bool = False) -> list:
+    """Patch the sweep's ``train`` to record each call; the call ``interrupt_at`` raises
+    KeyboardInterrupt (as Ctrl-C does) or, with ``sigterm``, sends SIGTERM to this process."""
+    calls, real_train = [], sweep.train
 
-    def train_then_interrupt(*a, **kw):
+    def counted(*a, **kw):
         calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
+        if len(calls) == interrupt_at:
+            if not sigterm:
+                raise KeyboardInterrupt
+            signal.raise_signal(signal.SIGTERM)
         return real_train(*a, **kw)
 
-    monkeypatch.setattr(sweep, "train", train_then_interrupt)
+    monkeypatch.setattr(sweep, "train", counted)
+    return calls
+
+
+def _curves(out) -> list[dict]:
+    """The curves of OUT/results.json without their wall times."""
+    curves = json.loads((out / "results.json").read_text())["curves"]
+    return [{k: v for k, v in c.items() if k != "seconds"} for c in curves]
+
+
+@pytest.mark.parametrize("sigterm", [False, True])
+def test_finished_curves_survive_an_interrupted_sweep(tmp_path, monkeypatch, capsys, sigterm):
+    args = ["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--no-limit"]
+    handler = signal.getsignal(signal.SIGTERM)
+    _count_train(monkeypatch, interrupt_at=2, sigterm=sigterm)
     with pytest.raises(KeyboardInterrupt):
-        main(["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--no-limit"])
+        main(args)
+    assert signal.getsignal(signal.SIGTERM) is handler  # restored after the sweep
     res = json.loads((tmp_path / "results.json").read_text())
     assert [c["width"] for c in res["curves"]] == [8]
+    assert (
+        f"interrupted: kept 1 finished curves (n=8 seed 0) in {tmp_path / 'results.json'}; "
+        "rerun the same command to skip them" in capsys.readouterr().err
+    )
+    # The same command again trains only the missing curve, to the results of an uninterrupted run.
+    calls = _count_train(monkeypatch)
+    assert main(args) == 0
+    assert len(calls) == 1
+    assert "reusing 1 finished curve(s)" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert main(["run", "--preset", "tiny", "--out", str(tmp_path / "ref"), "--quiet", "--no-limit"]) == 0
+    assert _curves(tmp_path) == _curves(tmp_path / "ref")  # floats bitwise, as JSON keeps them
+
+
+def test_results_of_another_run_are_not_overwritten(tmp_path, monkeypatch, capsys):
+    args = ["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--no-limit", "--widths", "8"]
+    assert main(args) == 0
+    before = (tmp_path / "results.json").read_text()
+    calls = _count_train(monkeypatch)
+    for flags, what in [
+        (["--iterations", "12"], "config.run.iterations: 50 in the file, 12 now"),
+        (["--dtype", "float32"], 'dtype: "float64" in the file, "float32" now'),
+        (["--seed", "3"], "seed: 0 in the file, 3 now"),
+        (["--variant", "tau2=3"], "config.spec.init"),
+    ]:
+        assert main([*args, *flags]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / 'results.json'} holds another run (" in err and what in err, err
+        assert "use another --out, delete it, or pass --fresh" in err
+    assert calls == [] and (tmp_path / "results.json").read_text() == before
+    assert main([*args, "--fresh"]) == 0  # retrains, overwriting the file
+    assert len(calls) == 1 and "reusing" not in capsys.readouterr().err
+    assert main(args) == 0  # finished already: nothing to train
+    assert len(calls) == 1 and _curves(tmp_path)[0]["width"] == 8
+    (tmp_path / "results.json").write_text("{")
+    assert main(args) == 2
+    assert "is not a readable results file" in capsys.readouterr().err
 
 
 def test_random_output_bias_with_a_limit_stops_before_training(tmp_path, capsys, monkeypatch):
@@ -106,7 +162,10 @@ def test_limit_resolution_flags_reach_the_solve(tmp_path):
     assert lim["resolution"]["m1"] == 64 and lim["resolution"]["dt"] == 0.05
 
 
-@pytest.mark.parametrize("flag, value", [("--limit-m1", "0"), ("--limit-dt", "-1"), ("--limit-qmc", "-3")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--limit-m1", "0"), ("--limit-dt", "-1"), ("--limit-qmc", "-3"), ("--limit-replicates", "1")],
+)
 def test_bad_resolution_flag_fails_before_training(tmp_path, capsys, flag, value):
     code = main(["run", "--preset", "tiny", "--out", str(tmp_path), "--quiet", flag, value])
     assert code == 2

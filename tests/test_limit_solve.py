@@ -209,7 +209,8 @@ def test_default_spec_smoke():
     sol = solve_limit(
         spec, t1=1.0, particles=p, data_samples=128, eval_samples=256, num_evals=4, dtype=jnp.float32
     )
-    assert sol.solver == "heun" and sol.dt == 1e-2 and sol.num_steps == 100
+    # 100 steps of 1e-2, each evaluation time off that grid cutting one in two (t = 1e-3, 3.2e-2)
+    assert sol.solver == "heun" and sol.dt == 1e-2 and sol.num_steps == 102
     assert tuple(sol.curve.metrics) == mf.metric_names(spec)
     loss = sol.curve.metrics["test_loss"]
     assert sol.curve.diverged is None and np.all(np.isfinite(loss)) and loss[-1] < loss[0]
@@ -218,6 +219,17 @@ def test_default_spec_smoke():
         solve_limit(spec, t1=1.0, iterations=10)
     with pytest.raises(ValueError, match="solver must be"):
         solve_limit(spec, t1=1.0, solver="rk99")
+
+
+def test_fixed_step_grid_lands_on_every_evaluation_time():
+    from mfspec._limit import step_grid
+
+    ts = np.array([0.0, 0.001, 0.002, 0.0100000001, 0.375, 1.0])
+    grid = step_grid(1.0, 0.01, ts)
+    uniform = np.linspace(0, 1, 101)
+    assert set(uniform) <= set(grid) and {0.001, 0.002, 0.375} <= set(grid)
+    assert 0.0100000001 not in grid  # within dt/1000 of the grid time 0.01: no sliver step
+    assert len(grid) == 101 + 3 and np.all(np.diff(grid) > 0)
 
 
 def test_formal_system_flow_matches_scipy_on_the_networks_own_gradient_flow():

@@ -167,7 +167,7 @@ def eulerian_residuals(
         t: the time of the comparison; deltas: FD half-steps; steps: N, the RK4 steps of the
             characteristic (the ensemble takes 2N steps and is saved at each).
     """
-    from mfspec._limit import data_expectation
+    from mfspec._expectation import data_expectation
 
     spec = builtin_spec() if spec is None else spec
     why = unsuitable(spec)
