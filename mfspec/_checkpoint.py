@@ -23,16 +23,13 @@ that differ. A solve that ends (at t1, or stopped early) deletes its file.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
 import os
-import signal
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from importlib import metadata
@@ -44,28 +41,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mfspec._interrupt import interrupt_on_sigterm
+
 FORMAT = "mfspec-limit-checkpoint/1"
 #: Solver steps per chunk (unless ``checkpoint_every_steps``): a resume redoes at most this many.
 DEFAULT_CHUNK_STEPS = 25
-
-
-@contextlib.contextmanager
-def interrupt_on_sigterm():
-    """SIGTERM raises KeyboardInterrupt inside the block, as Ctrl-C does, so that the same handler
-    keeps what is finished; the previous handler is restored on leaving. Only the main thread can
-    set handlers: elsewhere the block runs unchanged."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _Recording(diffrax.AbstractStepSizeController):

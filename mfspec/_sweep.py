@@ -10,8 +10,8 @@ from pathlib import Path
 
 import jax
 
-from mfspec._checkpoint import interrupt_on_sigterm
 from mfspec._curves import eval_sets_for
+from mfspec._interrupt import interrupt_on_sigterm
 from mfspec._results import SCHEMA_VERSION, curve_record, run_config, spec_config, versions, write_json
 from mfspec._spec import Run, Spec
 from mfspec._train import train

@@ -58,6 +58,22 @@ def classification_arrays(n=64, d=5, k=3, seed=0, with_test=True) -> mf.data.Arr
     return mf.data.ArrayData(x, y, xt, yt)
 
 
+def classification_spec(*, n=64, k=3, seed=1, name="classification") -> mf.Spec:
+    """A one-hidden-layer tanh net with a k-class cross-entropy head on ``classification_arrays``
+    (d = 4, finite: the limit's expectation is exact); k = 10 gives the head Sobol points."""
+    return mf.Spec(
+        name=name,
+        input_dim=4,
+        hidden=[mf.layer(mf.act.tanh)],
+        head=mf.head(mf.act.tanh, outputs=k),
+        loss=mf.loss.cross_entropy,
+        init=mf.init.usual(tau1=1.0, mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.0),
+        data=classification_arrays(n=n, d=4, k=k, seed=seed),
+        lr=mf.lr.constant(0.01),
+        batch_size=16,
+    )
+
+
 def _reference_preactivation(kind, state, a):
     """h of one layer written neuron by neuron (no shared code with the layer kinds)."""
     w = state.w

@@ -21,6 +21,7 @@ from helpers import tiny_isotropic_spec
 
 import mfspec as mf
 import mfspec._checkpoint as ck
+from mfspec._interrupt import interrupt_on_sigterm
 
 TESTS = Path(__file__).resolve().parent
 RES = mf.Resolution(m1=64, data_samples=256)
@@ -192,7 +193,7 @@ def test_sigterm_writes_a_checkpoint_that_resumes(tmp_path):
 def test_sigterm_handler_is_restored():
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
-        with ck.interrupt_on_sigterm():
+        with interrupt_on_sigterm():
             signal.raise_signal(signal.SIGTERM)
             time.sleep(1)  # the handler raises here
     assert signal.getsignal(signal.SIGTERM) is before

@@ -11,7 +11,7 @@ import dataclasses
 import jax
 import numpy as np
 import pytest
-from helpers import classification_arrays, tiny_isotropic_spec
+from helpers import classification_spec, tiny_isotropic_spec
 
 import mfspec as mf
 from mfspec._curves import eval_sets_for
@@ -45,21 +45,6 @@ def _asymmetric_sampler_spec():
     )
 
 
-def _ten_output_spec():
-    """A 10-class head (β ∈ R^10: Sobol head points) on a finite dataset (exact expectation)."""
-    return mf.Spec(
-        name="ten_outputs",
-        input_dim=4,
-        hidden=[mf.layer(mf.act.tanh)],
-        head=mf.head(mf.act.tanh, outputs=10),
-        loss=mf.loss.cross_entropy,
-        init=mf.init.usual(tau1=1.0, mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.0),
-        data=classification_arrays(n=64, d=4, k=10, seed=1),
-        lr=mf.lr.constant(0.01),
-        batch_size=16,
-    )
-
-
 COARSE = mf.Resolution(
     m1=128, qmc_points=64, data_samples=512, s_nodes=6, u_nodes=64, r_nodes=16, theta_nodes=8
 )
@@ -76,7 +61,7 @@ CASES = {
         dataclasses.replace(COARSE, m1=2048, data_samples=8192, step_divisor=4),
     ),
     "ten_outputs": (
-        _ten_output_spec,
+        lambda: classification_spec(k=10, seed=1, name="ten_outputs"),
         100,
         dataclasses.replace(COARSE, m1=2048, qmc_points=1024, step_divisor=4),
     ),
@@ -125,7 +110,7 @@ def test_replicates_are_independent_and_the_parts_add_up():
     """Fast mechanics: each replicate has its own Sobol scramble (not nested points), the refined
     solve shares replicate 0's points, the bar is sampling + discretization, and a radial solve has
     no sampling part."""
-    spec = _ten_output_spec()
+    spec = classification_spec(k=10, seed=1, name="ten_outputs")
     res = dataclasses.replace(COARSE, m1=32, qmc_points=16, replicates=3)
     run = mf.Run(widths=(8,), iterations=20, num_evals=4, eval_samples=32)
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(0))

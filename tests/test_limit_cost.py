@@ -7,7 +7,7 @@ import re
 import jax
 import numpy as np
 import pytest
-from helpers import classification_arrays, tiny_isotropic_spec
+from helpers import classification_spec, tiny_isotropic_spec
 
 import mfspec as mf
 import mfspec._limit_cost as limit_cost_module
@@ -16,20 +16,6 @@ from mfspec._error_bar import limit_estimate
 from mfspec._expectation import data_expectation
 from mfspec._limit_cost import MEMORY_SHARE, check_fits, limit_cost
 from mfspec.cli import main
-
-
-def _finite_spec(n=64):
-    return mf.Spec(
-        name="finite",
-        input_dim=4,
-        hidden=[mf.layer(mf.act.tanh)],
-        head=mf.head(mf.act.tanh, outputs=3),
-        loss=mf.loss.cross_entropy,
-        init=mf.init.usual(tau1=1.0, mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.0),
-        data=classification_arrays(n=n, d=4, k=3, seed=2),
-        lr=mf.lr.constant(0.01),
-        batch_size=16,
-    )
 
 
 def test_cost_of_a_fixed_step_solve():
@@ -43,7 +29,7 @@ def test_cost_of_a_fixed_step_solve():
 
 
 def test_a_solve_that_does_not_fit_is_refused_with_flags_that_fit(monkeypatch):
-    spec = _finite_spec(n=512)
+    spec = classification_spec(n=512, seed=2)
     res = mf.Resolution(m1=1024, qmc_points=64, theta_nodes=4)  # memory ∝ N·M_1: a 256-particle head
     need = limit_cost(spec, iterations=10, num_evals=3, resolution=res, measure=False).peak_bytes
     fake = int(need / 3 / MEMORY_SHARE)  # a machine with a third of what the solve needs
@@ -70,7 +56,7 @@ def test_cli_refuses_before_training(monkeypatch, tmp_path, capsys):
 
 def test_subsample_is_a_subsample_and_its_bias_joins_the_bar():
     with jax.enable_x64(True):
-        spec = _finite_spec(n=64)
+        spec = classification_spec(n=64, seed=2)
         batch = data_expectation(spec, key=jax.random.PRNGKey(3), subsample=16)
         rows = {tuple(r) for r in np.asarray(spec.data.x_train, np.float64)}
         x = np.asarray(batch.x, np.float64)
