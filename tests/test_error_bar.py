@@ -97,8 +97,14 @@ def test_error_bar_covers_the_distance_to_a_high_accuracy_solve(case):
         if name.endswith("_error"):
             continue  # a step function of ŷ: its bar is tested through the loss
         err, bar = np.abs(est.curve.metrics[name] - ref[name]), est.bar[name]
+        sci = {"float_kind": lambda v: f"{v:.1e}"}
         print(
-            case, name, "error", np.array2string(err, precision=1), "bar", np.array2string(bar, precision=1)
+            case,
+            name,
+            "error",
+            np.array2string(err, formatter=sci),
+            "bar",
+            np.array2string(bar, formatter=sci),
         )
         assert err.max() > 1e-6, "the coarse solve must have an error for the test to mean something"
         assert np.mean(err <= bar) >= 0.9, (case, name, err, bar)
