@@ -144,14 +144,23 @@ def finished_curves(path: Path, results: dict) -> dict:
         raise ValueError(
             f"{path} is not a readable results file ({err}): use another --out, delete it, or pass --fresh"
         ) from None
-    new = json.loads(json.dumps({k: results.get(k) for k in SAME_RUN}))
-    differ = _differences({k: old.get(k) for k in SAME_RUN}, new)
+    new = _finite_part(json.loads(json.dumps({k: results.get(k) for k in SAME_RUN})))
+    differ = _differences(_finite_part({k: old.get(k) for k in SAME_RUN}), new)
     if differ:
         shown = "; ".join(differ[:3]) + ("; ..." if len(differ) > 3 else "")
         raise ValueError(
             f"{path} holds another run ({shown}): use another --out, delete it, or pass --fresh to overwrite it"
         )
     return done
+
+
+def _finite_part(same: dict) -> dict:
+    """``same`` without the limit's resolution (config.run.limit): it does not shape the finite
+    curves, so a rerun with other --limit-* flags keeps them."""
+    run = (same.get("config") or {}).get("run")
+    if isinstance(run, dict) and "limit" in run:
+        same = {**same, "config": {**same["config"], "run": {k: v for k, v in run.items() if k != "limit"}}}
+    return same
 
 
 def _differences(old, new, where: str = "") -> list[str]:

@@ -102,6 +102,8 @@ def test_results_of_another_run_are_not_overwritten(tmp_path, monkeypatch, capsy
     assert len(calls) == 1 and "reusing" not in capsys.readouterr().err
     assert main(args) == 0  # finished already: nothing to train
     assert len(calls) == 1 and _curves(tmp_path)[0]["width"] == 8
+    assert main([*args, "--limit-m1", "64"]) == 0  # the limit's resolution does not shape the finite curves
+    assert len(calls) == 1 and "reusing 1 finished curve" in capsys.readouterr().err
     (tmp_path / "results.json").write_text("{")
     assert main(args) == 2
     assert "is not a readable results file" in capsys.readouterr().err
