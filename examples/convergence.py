@@ -38,10 +38,7 @@ def study(spec: mf.Spec, *, widths, seeds, iterations, num_evals, eval_samples) 
                                   limit_curve=limit.curve)  # fmt: skip
     for metric, rep in reports.items():
         print(rep.table(), flush=True)
-        out["metrics"][metric] = {
-            "rms": rep.rms, "mean": rep.mean, "per_seed": rep.per_seed,
-            "slope_rms": rep.slope_rms, "slope_mean": rep.slope_mean,
-        }  # fmt: skip
+        out["metrics"][metric] = rep.to_json()
     out["seconds"] = time.perf_counter() - start
     return out
 

@@ -81,9 +81,7 @@ def study(spec, run: mf.Run) -> dict:
         out["limits"][name] = {"seconds": sol.seconds, "gap_to_refined": gap, "metrics": {}}
         for metric, rep in reports.items():
             print(f"[{name}] {rep.table()}", flush=True)
-            out["limits"][name]["metrics"][metric] = {
-                "rms": rep.rms, "mean": rep.mean, "slope_rms": rep.slope_rms, "slope_mean": rep.slope_mean,
-            }  # fmt: skip
+            out["limits"][name]["metrics"][metric] = rep.to_json()
     out["seconds"] = time.perf_counter() - start
     return out
 

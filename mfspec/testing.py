@@ -51,6 +51,11 @@ class ConvergenceReport:
         lines.append(f"fitted log-log slope: rms {self.slope_rms:+.3f}, mean {self.slope_mean:+.3f}")
         return "\n".join(lines)
 
+    def to_json(self) -> dict:
+        """The distances and slopes as plain JSON (what the example scripts store and replot)."""
+        return {"rms": self.rms, "mean": self.mean, "per_seed": self.per_seed,
+                "slope_rms": self.slope_rms, "slope_mean": self.slope_mean}  # fmt: skip
+
 
 def loglog_slope(widths, distances) -> float:
     """Least-squares slope of log(distance) against log(width)."""
