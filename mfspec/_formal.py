@@ -5,7 +5,8 @@ particle weights π (docs/formal_system.md sec. 3). For a batch of inputs x the 
 fold of ``mfspec._state.forward``; the backward (eq. 39, the Δ quantities) is its reverse fold,
 each step contracted with one direction per sample (s_b ∂_2L for the rates):
 
-    readout:  ⟨e, Δ_{•,L}⟩ starts from e = s_b ∂_2L(y_b, ŷ_b), one (B, 1) cotangent per output;
+    readout:  ⟨e, Δ_{•,L}⟩ starts from e = s_b ∂_2L(y_b, ŷ_b) (``head_pullback``: matrix products
+              for a head β φ(θ', h), one (B, 1) cotangent per output of any other σ_L);
     layer ℓ:  its neurons (``summed_pullback``: one vector-Jacobian product of σ_ℓ) give
               Σ_b ⟨e, Δ_{θ,ℓ}⟩ and ⟨e, Δ_{H,ℓ}⟩ per sample; its connection
               (``LayerKind.weight_pullback``) gives the weight rate Σ_b ⟨e, Δ_{W,ℓ}⟩ and B_{ℓ−1}.
@@ -30,8 +31,9 @@ import jax
 import jax.numpy as jnp
 
 from mfspec._curves import evaluate
-from mfspec._state import Particles, forward
+from mfspec._state import Particles, preactivations
 from mfspec.layers import LayerState, summed_pullback
+from mfspec.layers._head import head_pullback
 from mfspec.loss import Loss
 from mfspec.lr import Schedule
 
@@ -92,16 +94,19 @@ class FormalSystem(eqx.Module):
         at one sample for the Δ's themselves). The reverse fold of the module docstring; the rate
         of b_out is Σ_b cot_b.
         """
-        yhat, inputs, hs = forward(p, x)
+        inputs, hs = preactivations(p, x)
+        last = len(p.layers) - 1
+        yhat, head_pull = head_pullback(p.kinds[last], p.layers[last], hs[last], p.readout, p.out_bias)
         e = cotangent(yhat)
-        cots = p.readout.cotangents(e)
-        grads = [None] * len(p.layers)
-        for i in range(len(p.layers) - 1, -1, -1):
+        grads, back = [None] * len(p.layers), None
+        for i in range(last, -1, -1):
             kind, state, (a, mix) = p.kinds[i], p.layers[i], inputs[i]
-            _, g_theta, d_h = summed_pullback(kind.act, state.theta, hs[i], cots)
+            if i == last:
+                g_theta, d_h = head_pull(e)
+            else:  # B_ℓ from layer ℓ+1 is the cotangent of σ_ℓ's one output
+                _, g_theta, d_h = summed_pullback(kind.act, state.theta, hs[i], (back,))
             g_w, back = kind.weight_pullback(state, a, mix, d_h)
             grads[i] = LayerState(g_w, g_theta, _zeros(state.pi), _zeros(state.omega))
-            cots = (back,)
         return Particles(tuple(grads), p.readout.bias_rate(e), p.kinds, p.readout)
 
     def gradients(self, p: Particles, batch: WeightedBatch) -> Particles:

@@ -119,13 +119,20 @@ MFNetwork = Particles
 
 def forward(p: Particles, x):
     """The fold of eq. 38/39: (ŷ (B, k), the inputs of every layer [(a_{ℓ−1}, π_{ℓ−1})], [H_ℓ])."""
+    inputs, hs = preactivations(p, x)
+    out = p.kinds[-1].activate(p.layers[-1], hs[-1])
+    return p.readout.forward(out, p.layers[-1].mix, p.out_bias), inputs, hs
+
+
+def preactivations(p: Particles, x):
+    """The fold of eq. 38/39 up to H_L: (the inputs of every layer [(a_{ℓ−1}, π_{ℓ−1})], [H_ℓ])."""
     a, mix, inputs, hs = x, None, [], []
-    for kind, s in zip(p.kinds, p.layers):
+    for i, (kind, s) in enumerate(zip(p.kinds, p.layers)):
         inputs.append((a, mix))
-        h = kind.preactivation(s, a, mix)
-        hs.append(h)
-        a, mix = kind.activate(s, h), s.mix
-    return p.readout.forward(a, mix, p.out_bias), inputs, hs
+        hs.append(kind.preactivation(s, a, mix))
+        if i + 1 < len(p.kinds):
+            a, mix = kind.activate(s, hs[-1]), s.mix
+    return inputs, hs
 
 
 def init_network(spec, widths: tuple[int, ...], key, dtype=None) -> Particles:

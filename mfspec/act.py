@@ -62,6 +62,8 @@ class Activation(eqx.Module):
     roles: tuple[str, ...] = eqx.field(static=True)
     name: str = eqx.field(static=True)
     _fn: Callable = eqx.field(static=True, repr=False)
+    #: σ = β φ(θ', h) with β ⊂ θ (see ``output_weights``): (indices of β in θ, φ), or None.
+    _split: tuple | None = eqx.field(static=True, repr=False)
 
     def __init__(
         self,
@@ -105,6 +107,7 @@ class Activation(eqx.Module):
         self.roles = roles
         self.name = name
         self._fn = to_jax([*theta, h], exprs)
+        self._split = _split_output_weights(exprs, theta, h, self.roles)
 
     @property
     def q(self) -> int:
@@ -129,6 +132,17 @@ class Activation(eqx.Module):
         outs = self.components(theta, h)
         return outs[0] if self.k == 1 else jnp.stack(outs, axis=-1)
 
+    @property
+    def output_weights(self) -> tuple[tuple[int, ...], Activation] | None:
+        """σ's factorization σ_c(θ, h) = β_c φ(θ', h), if it has one: (β's indices in θ, φ).
+
+        β_1..β_k are k distinct θ components, each output is linear in its own β_c, and φ — the same
+        for every output — depends on neither β (``mf.head``: β φ(h + b), φ = φ(h + b) with θ' = b).
+        Such a head's readout and its pullback are matrix products (``mfspec.layers._head``).
+        ``None`` when σ does not factor this way.
+        """
+        return self._split
+
     def components(self, theta, h) -> tuple:
         """σ's k outputs as a tuple of arrays shaped like ``h`` (arguments as for ``__call__``)."""
         return self._fn(*[theta[..., i] for i in range(self.q)], h)
@@ -142,6 +156,29 @@ class Activation(eqx.Module):
     def latex(self) -> str:
         body = ", ".join(sp.latex(e) for e in self.exprs)
         return body if self.k == 1 else rf"\left({body}\right)"
+
+
+def _split_output_weights(exprs, theta, h, roles):
+    """(indices of β in θ, φ as an ``Activation`` of the other θ components) when every output is
+    σ_c = β_c φ with distinct β_c and one φ free of all β; else None (``Activation.output_weights``)."""
+    chosen, phi = [], None
+    for e in exprs:
+        for i, s in enumerate(theta):
+            if i in chosen:
+                continue
+            rest, factor = e.as_independent(s, as_Add=False)
+            if factor == s and (phi is None or rest == phi or sp.simplify(rest - phi) == 0):
+                chosen.append(i)
+                phi = rest if phi is None else phi
+                break
+        else:
+            return None
+    betas = [theta[i] for i in chosen]
+    if phi.has(*betas) or not phi.has(h):
+        return None
+    keep = [i for i in range(len(theta)) if i not in chosen]
+    inner = Activation(phi, theta=[theta[i] for i in keep], h=h, roles=[roles[i] for i in keep], name="phi")
+    return tuple(chosen), inner
 
 
 def _phi_name(phi: sp.Lambda) -> str:

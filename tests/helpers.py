@@ -46,6 +46,12 @@ def two_param_activation() -> mf.Activation:
     return mf.Activation(a * sp.tanh(h + b), theta=(a, b), h=h, roles=("weight", "bias"), name="a*tanh(h+b)")
 
 
+def nonfactoring_head() -> mf.Activation:
+    """A 2-output σ_L = (tanh(a h + b), a sin h) that is not β φ(θ', h): the generic head path."""
+    a, b, h = sp.symbols("a b h", real=True)
+    return mf.Activation([sp.tanh(a * h + b), a * sp.sin(h)], theta=(a, b), h=h, roles=("weight", "bias"))
+
+
 def classification_arrays(n=64, d=5, k=3, seed=0, with_test=True) -> mf.data.ArrayData:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, d)).astype(np.float32)
@@ -130,8 +136,9 @@ def _w_h():
 
 def catalogue() -> dict[str, mf.Spec]:
     """The architectures every generic test (E1, E2, JAX vs SymPy, MF scaling) runs over: L = 1..4,
-    q = 0..2, k = 1, 3, ReLU/tanh/user-written σ, and every layer kind — the local operation σ*(w, h)
-    affine and nonlinear in w, separable and not, s = 1 and 2, in the middle and as the last layer.
+    q = 0..2, k = 1, 2, 3, ReLU/tanh/user-written σ (heads β φ and one that does not factor), and
+    every layer kind — the local operation σ*(w, h) affine and nonlinear in w, separable and not,
+    s = 1 and 2, in the middle and as the last layer.
 
     Distinct, time-dependent schedules per layer, so that each ξ_ℓ(t) must land on its own rate;
     every init law has spread, so that neurons are distinct."""
@@ -143,6 +150,7 @@ def catalogue() -> dict[str, mf.Spec]:
         "L2-tanh-k3-ce": ([mf.layer(mf.act.tanh, bias=False), mf.head(mf.act.tanh, outputs=3)], mf.loss.cross_entropy, 3),
         "L3-q2-relu-k1": ([two_param_activation(), two_param_activation(), mf.head(mf.act.relu)], mf.loss.squared, 1),
         "L4-relu-k3-sq": ([*3 * [mf.layer(mf.act.relu)], mf.head(mf.act.relu, outputs=3)], mf.loss.squared, 3),
+        "L2-k2-nonfactoring-head": ([mf.layer(mf.act.tanh), nonfactoring_head()], mf.loss.squared, 2),
         "local-tanh(wh)": ([ident, mf.local(sp.tanh(w * h), w=w, h=h, act=mf.layer(mf.act.tanh)), mf.head(mf.act.tanh)],
                            mf.loss.squared, 1),
         "local-w*tanh+sin(w)": ([ident, mf.local(w * sp.tanh(h) + sp.Rational(3, 10) * sp.sin(w), w=w, h=h),

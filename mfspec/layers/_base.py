@@ -91,6 +91,16 @@ def summed_pullback(act: Activation, theta, h, cotangents):
     return out, g_theta, g_h
 
 
+def batch_contraction(d_h, a):
+    """Σ_b d_h[b, j] a[b, i], shape (M, M'): a weight rate Σ_b Δ_{H}(x_b) a(x_b)ᵀ (eq. 39).
+
+    Computed as (aᵀ d_h)ᵀ with a barrier before the small final transpose. d_h and a are
+    batch-major (B, ·); XLA:CPU's dot that contracts them over b and writes (M, M') directly ran at
+    a third of its speed (digits rates call, bench/bench_rates_peak.py: 13.6 → 6.8 ms with it).
+    """
+    return jax.lax.optimization_barrier(a.T @ d_h).T
+
+
 class LayerKind(eqx.Module):
     """A kind of layer: everything about one layer in one place (abstract).
 

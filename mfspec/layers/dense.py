@@ -24,7 +24,7 @@ import sympy as sp
 from mfspec._discretize import Discretization, theta_particles
 from mfspec.act import Activation
 from mfspec.init import Kernel, Law
-from mfspec.layers._base import LayerKind, LayerState
+from mfspec.layers._base import LayerKind, LayerState, batch_contraction
 
 __all__ = ["Dense"]
 
@@ -39,7 +39,9 @@ def mix_matmul(a, pi, w):
     """
     if jnp.ndim(pi) == 0:
         return (w @ a.T).T * pi
-    return (a * pi) @ w.T
+    if w.shape[0] == 1:  # one particle (a collapsed layer): a weighted sum, fused with σ_{ℓ−1}
+        return jnp.sum(a * (w[0] * pi), axis=-1, keepdims=True)
+    return a @ (w * pi).T  # π on the (M, M') weights, not on the (B, M') activations
 
 
 class Dense(LayerKind):
@@ -85,7 +87,9 @@ class Dense(LayerKind):
 
     def weight_pullback(self, state: LayerState, a, prev_mix, d_h):
         """Σ_b ⟨cot, Δ_{W,ℓ}⟩ = (cot Δ_{H,ℓ})ᵀ a (M, M') and B_{ℓ−1} = (π ⊙ cot Δ_{H,ℓ}) F (B, M')."""
-        return d_h.T @ a, (d_h * state.mix) @ state.w
+        if state.w.shape[0] == 1:  # one particle: reductions over b that XLA fuses with σ_{ℓ−1}
+            return jnp.sum(d_h * a, axis=0, keepdims=True), (d_h * state.mix) * state.w
+        return batch_contraction(d_h, a), (d_h * state.mix) @ state.w
 
     def particles(self, ctx: Discretization, prev: LayerState, ell: int) -> LayerState:
         """θ_ℓ by ``theta_particles`` (collapse, Gauss–Hermite, Sobol, MC); F_ℓ = the kernel mean

@@ -20,7 +20,7 @@ import sympy as sp
 from mfspec._discretize import Discretization, normal_params, sobol_normal
 from mfspec.act import Activation
 from mfspec.init import Law, Normal
-from mfspec.layers._base import LayerKind, LayerState
+from mfspec.layers._base import LayerKind, LayerState, batch_contraction
 
 __all__ = ["Input"]
 
@@ -68,7 +68,7 @@ class Input(LayerKind):
 
     def weight_pullback(self, state: LayerState, x, prev_mix, d_h):
         """Σ_b ⟨cot, Δ_{W,1}⟩ = (cot Δ_{H,1})ᵀ X, shape (M, d); nothing to pull back to."""
-        return d_h.T @ x, None
+        return batch_contraction(d_h, x), None
 
     def particles(self, ctx: Discretization, prev=None) -> LayerState:
         """M_1 = ``resolution.m1`` equal-weight particles of (θ_1, w): scrambled Sobol points
