@@ -217,6 +217,8 @@ def _write(path: Path, parts: dict, state: _State, eval_ts, names, metrics) -> _
     for y in state.ys[len(rows) :]:
         rows.append(np.asarray(metrics(y[None]))[0])
     state = dataclasses.replace(state, metrics=tuple(rows))
+    if jax.process_index() != 0:  # a multi-process job: process 0 alone writes (mfspec._distributed)
+        return state
     arrays = {
         "format": np.str_(FORMAT),
         "fingerprint": np.str_(hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()),
@@ -335,7 +337,7 @@ def solve_checkpointed(path, *, every: float, every_steps: int | None, progress:
     bar.close()
     if keep and bool(result == diffrax.RESULTS.successful) and state.t >= T1:
         _write(path, parts, state, eval_ts, metric_names, metrics)
-    else:
+    elif jax.process_index() == 0:
         path.unlink(missing_ok=True)
     n = len(state.ys)
     ys = np.full((E, state.y.size), np.inf, dtype)

@@ -90,7 +90,8 @@ def replicate_keys(seed: int, r: int):
 
 def limit_estimate(spec, *, iterations: int, num_evals: int, eval_sets: dict, dtype=None,
                    resolution: Resolution = DEFAULT_RESOLUTION, seed: int = 0,
-                   checkpoints: str | os.PathLike | None = None, progress: bool = False) -> LimitEstimate:  # fmt: skip
+                   checkpoints: str | os.PathLike | None = None, progress: bool = False,
+                   mesh=None) -> LimitEstimate:  # fmt: skip
     """The limit on the ``eval_iterations(iterations, num_evals)`` grid, with its error bar.
 
     ``resolution.replicates`` (R, at least 2) independent randomizations for a particle solve; the
@@ -98,10 +99,11 @@ def limit_estimate(spec, *, iterations: int, num_evals: int, eval_sets: dict, dt
 
     ``checkpoints``: a folder where each solve keeps its checkpoint (``solve_limit(checkpoint=...)``)
     until all are done, so that an interrupted estimate resumes where it stopped and skips the
-    solves that finished. ``progress``: a progress bar in t per solve.
+    solves that finished. ``progress``: a progress bar in t per solve. ``mesh``: every solve cut
+    over this device mesh (``solve_limit(mesh=...)``; process 0 keeps the checkpoints).
     """
     start = time.perf_counter()
-    kw = dict(iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, dtype=dtype)
+    kw = dict(iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, dtype=dtype, mesh=mesh)
     folder = None if checkpoints is None else Path(checkpoints)
     files: list[Path] = []
 
@@ -127,7 +129,7 @@ def limit_estimate(spec, *, iterations: int, num_evals: int, eval_sets: dict, dt
         doubled = _doubled_data(spec, resolution)
         if doubled is not None:
             more_data = replicate(0, doubled, "replicate_0_double_data")
-    for f in files:
+    for f in files if jax.process_index() == 0 else ():  # the writer's files (mfspec._distributed)
         f.unlink(missing_ok=True)
     curve, sampling = _mean_and_half_width(replicates)
     gap = {k: np.abs(refined.curve.metrics[k] - replicates[0].curve.metrics[k]) for k in curve.metrics}

@@ -32,6 +32,7 @@ import sympy as sp
 
 from mfspec._checkpoint import solve_checkpointed, solve_parts
 from mfspec._curves import Curve, eval_iterations, metric_names
+from mfspec._distributed import replicated, sharded_solve_inputs
 from mfspec._expectation import data_expectation
 from mfspec._formal import FormalSystem, WeightedBatch
 from mfspec._particles import spec_particles
@@ -199,6 +200,7 @@ def solve_limit(
     checkpoint_every_steps: int | None = None,
     checkpoint_keep: bool = False,
     progress: bool = False,
+    mesh=None,
 ) -> LimitSolution:
     """Integrate the formal system (eq. 39; Lagrangian form, App. A eq. 48-52) from the spec's init law.
 
@@ -240,6 +242,9 @@ def solve_limit(
         checkpoint_every: seconds between writes (0: after every chunk of 25 steps);
             checkpoint_every_steps: write every this many steps instead.
         progress: a progress bar in t on stderr.
+        mesh: a ``jax.sharding.Mesh`` (``mfspec._distributed.limit_mesh``) over which the data
+            expectation (B) and the layer-1 particles (M_1) are cut, across devices and processes;
+            the same solve up to summation order. None (default): one device, as always.
 
     Returns:
         A ``LimitSolution`` whose ``curve`` has the metrics of ``metric_names(spec)``.
@@ -302,6 +307,9 @@ def solve_limit(
         max_steps = len(controller.ts) - 1 if fixed else 16384 * step_divisor
     dt0 = None if fixed else dt
     term, packed, args = diffrax.ODETerm(packed_vector_field), pack(y0), (system, y0, batch)
+    if mesh is not None:  # the same field and state, as global arrays over the mesh
+        field, packed, args = sharded_solve_inputs(mesh, system, y0, batch)
+        term = diffrax.ODETerm(field)
     if checkpoint is None:
         sol = diffrax.diffeqsolve(
             term, stepper, t0=0.0, t1=t1, dt0=dt0, y0=packed, args=args,
@@ -320,6 +328,8 @@ def solve_limit(
                                  t1=t1, dt=dt0, eval_ts=eval_ts, y0=packed, args=args, max_steps=max_steps,
                                  metrics=lambda ys: _metrics(system, y0, ys, eval_sets),
                                  metric_names=metric_names(spec), keep=checkpoint_keep)  # fmt: skip
+    if mesh is not None and checkpoint is None:  # the checkpointed solve returns host arrays already
+        sol = replicated(sol, mesh)
     diverged = None
     if not bool(sol.result == diffrax.RESULTS.successful):
         diverged = f"the limit solve stopped early: {sol.result}"

@@ -85,17 +85,18 @@ def population_metrics(spec, sol: LimitSolution) -> dict[str, list] | None:
 
 
 def limit_record(spec, run: Run, *, seed: int = 0, dtype=None, resolution: Resolution | None = None,
-                 checkpoints=None, progress: bool = False) -> dict:  # fmt: skip
+                 checkpoints=None, progress: bool = False, mesh=None) -> dict:  # fmt: skip
     """The "limit" curve of results.json on the run's grid and evaluation samples.
 
-    ``resolution`` defaults to the run's (``Run.limit``, from the spec file's preset).
+    ``resolution`` defaults to the run's (``Run.limit``, from the spec file's preset); ``mesh``
+    cuts every solve over devices and processes (``mfspec._distributed``).
     """
     resolution = run.limit if resolution is None else resolution
     start = time.perf_counter()
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(seed))
     est = limit_estimate(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets,
                          dtype=dtype, resolution=resolution, seed=seed, checkpoints=checkpoints,
-                         progress=progress)  # fmt: skip
+                         progress=progress, mesh=mesh)  # fmt: skip
     first = est.replicates[0]
     population = population_metrics(spec, first)
     return curve_record(

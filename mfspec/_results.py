@@ -94,7 +94,12 @@ def curve_record(kind: str, width, seed, curve, **extra) -> dict:
 
 
 def write_json(path: Path, payload: dict) -> None:
-    """Atomic write: a crash mid-write never leaves a truncated results file."""
+    """Atomic write: a crash mid-write never leaves a truncated results file. In a multi-process
+    job (``mfspec run --distributed``) process 0 alone writes; the others compute the same results."""
+    import jax
+
+    if jax.process_index() != 0:
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")

@@ -2,6 +2,7 @@
 
 mfspec run [SPEC] [--preset NAME] [--out DIR] [--widths N ...] [--iterations K] [--dtype float64] ...
 mfspec limit [SPEC] [--preset NAME] [--out DIR] [--iterations K] [--num-evals M] [--limit-m1 M1] ...
+mfspec run|limit ... --distributed [--coordinator HOST:PORT --num-processes N --process-id I]
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from mfspec import _cli_jobs as jobs
 from mfspec._specfile import DEFAULT_SPEC, load_spec_file
 
 _DTYPES = ("float32", "float64")
@@ -170,7 +172,10 @@ def _prepare(args, command: str):
 
     changes = _run_overrides(args)
     _check_resolution_flags(args)
+    jobs.check_flags(args)
     dtype = _dtype(args.dtype)
+    jobs.start(args)
+    args.mesh = jobs.mesh(args)
     sf = load_spec_file(args.spec)
     spec = sf.variant(args.variant)
     if command == "limit":
@@ -184,7 +189,7 @@ def _prepare(args, command: str):
         cost = check_fits(
             spec, iterations=run.iterations, num_evals=run.num_evals, resolution=resolution, dtype=dtype
         )
-        print(cost.describe(), file=sys.stderr)
+        jobs.say(cost.describe())
     return sf, spec, run, resolution, dtype
 
 
@@ -195,15 +200,15 @@ def cmd_run(args) -> int:
 
     sf, spec, run, resolution, dtype = _prepare(args, "run")
     out = args.out or Path("runs") / spec.name
-    print(
+    jobs.say(
         f"mfspec run: {spec.name} ({sf.path}), preset {args.preset}: widths {list(run.widths)}, "
-        f"{run.seeds} seed(s), {run.iterations} iterations, {run.num_evals} evaluations, {dtype} → {out}",
-        file=sys.stderr,
+        f"{run.seeds} seed(s), {run.iterations} iterations, {run.num_evals} evaluations, {dtype} → {out}"
     )
     start = time.perf_counter()
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     results["variant"], results["dtype"] = args.variant, str(dtype)
-    run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=not args.quiet,
+    # Every process trains the same sweep; write_json lets process 0 alone write it.
+    run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=jobs.progress(args),
               fresh=args.fresh)  # fmt: skip
     if _has_limit(spec):
         if not args.no_limit:
@@ -215,8 +220,9 @@ def cmd_run(args) -> int:
         )
     results["wall_seconds"] = time.perf_counter() - start
     write_json(out / "results.json", results)
-    fig = plot_results(results, out / "figure.png")
-    print(f"wrote {out / 'results.json'} and {fig} in {results['wall_seconds']:.1f} s", file=sys.stderr)
+    if jobs.writer():
+        fig = plot_results(results, out / "figure.png")
+        print(f"wrote {out / 'results.json'} and {fig} in {results['wall_seconds']:.1f} s", file=sys.stderr)
     return 0
 
 
@@ -247,13 +253,13 @@ def _add_limit(spec, run, results, args, resolution, dtype, out: Path) -> None:
     from mfspec._limit_run import limit_record
 
     rec = limit_record(spec, run, seed=args.seed, dtype=dtype, resolution=resolution,
-                       checkpoints=out / "limit_checkpoints", progress=not args.quiet)  # fmt: skip
+                       checkpoints=out / "limit_checkpoints", progress=jobs.progress(args),
+                       mesh=getattr(args, "mesh", None))  # fmt: skip
     bar = {m: max((v for v in rec["error_bar"][m][s] if v is not None), default=0.0)
            for m in rec["error_bar"] for s in rec["error_bar"][m]}  # fmt: skip
-    print(
+    jobs.say(
         f"limit ({rec['method']}, {rec['solver']} dt={rec['dt']}): {rec['seconds_single_solve']:.1f} s per solve, "
-        f"error bar (sup over t) {', '.join(f'{m} {v:.1e}' for m, v in bar.items())}",
-        file=sys.stderr,
+        f"error bar (sup over t) {', '.join(f'{m} {v:.1e}' for m, v in bar.items())}"
     )
     results["curves"].append(rec)
 
@@ -265,17 +271,17 @@ def cmd_limit(args) -> int:
 
     sf, spec, run, resolution, dtype = _prepare(args, "limit")
     out = args.out or Path("runs") / f"{spec.name}_limit"
-    print(
+    jobs.say(
         f"mfspec limit: {spec.name} ({sf.path}), preset {args.preset}: {run.iterations} iterations, "
-        f"{run.num_evals} evaluations, {run.eval_samples} evaluation samples, {dtype} → {out}",
-        file=sys.stderr,
+        f"{run.num_evals} evaluations, {run.eval_samples} evaluation samples, {dtype} → {out}"
     )
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     results["variant"], results["dtype"] = args.variant, str(dtype)
     _add_limit(spec, run, results, args, resolution, dtype, out)
     write_json(out / "results.json", results)
-    plot_results(results, out / "figure.png")
-    print(f"wrote {out / 'results.json'}", file=sys.stderr)
+    if jobs.writer():
+        plot_results(results, out / "figure.png")
+        print(f"wrote {out / 'results.json'}", file=sys.stderr)
     return 0
 
 
@@ -315,11 +321,13 @@ def main(argv: list[str] | None = None) -> int:
         "of an interrupted run of the same command)",
     )
     _add_resolution(p_run)
+    jobs.add_flags(p_run)
     p_run.set_defaults(func=cmd_run)
     p_lim = sub.add_parser("limit", help="solve the limit alone, with its error bar")
     _add_common(p_lim, out="runs/<spec name>_limit")
     _add_run_options(p_lim, sweep=False)
     _add_resolution(p_lim)
+    jobs.add_flags(p_lim)
     p_lim.set_defaults(func=cmd_limit)
     p_eq = sub.add_parser("equations", help="print the generated formal system")
     p_eq.add_argument("spec", nargs="?", default=None)
@@ -335,8 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ValueError, TypeError, FileNotFoundError) as err:
+        jobs.failed(args, err)  # a process of a multi-process job: named, and ended here
         print(f"mfspec {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        jobs.failed(args, err)
+        raise
 
 
 if __name__ == "__main__":
