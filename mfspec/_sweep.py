@@ -13,6 +13,7 @@ import jax
 from mfspec._curves import eval_sets_for
 from mfspec._interrupt import interrupt_on_sigterm
 from mfspec._results import SCHEMA_VERSION, curve_record, run_config, spec_config, versions, write_json
+from mfspec._seeds import batchable, train_seeds
 from mfspec._spec import Run, Spec
 from mfspec._train import train
 from mfspec.conv._spec import ConvSpec
@@ -54,6 +55,7 @@ def run_sweep(
     dtype=None,
     progress: bool = True,
     fresh: bool = False,
+    batch_seeds: bool = False,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
 ) -> dict:
     """Train every (width, seed) of ``run``; append a "finite" curve to ``results`` after each.
@@ -68,6 +70,11 @@ def run_sweep(
     schema version, config, seed, dtype and variant; otherwise a ValueError names the file and
     what differs. ``fresh=True`` ignores the file (it is overwritten). A limit curve in it is not
     kept: the caller solves the limit again.
+
+    ``batch_seeds=True`` trains the seeds of one width as one vmapped program (``mfspec._seeds``;
+    ``mfspec run --batch-seeds``), except for a network that steps one call at a time (the CNN):
+    bitwise the curves of one seed at a time on the default spec, the same to roundoff elsewhere
+    (docs/batched_seeds.md).
 
     ``dtype`` (float32 or float64; default: JAX's default float) is the networks' parameter dtype.
     The evaluation samples are drawn as the limit draws them (``limit_record``) and then cast to
@@ -88,11 +95,16 @@ def run_sweep(
     try:
         with interrupt_on_sigterm():
             for wi, width in enumerate(run.widths):
+                todo = [s for s in range(run.seeds) if _key(width, s) not in reuse]
+                if len(todo) > 1 and batch_seeds:
+                    trained = _train_width(spec, run, width, wi, todo, base, eval_sets, dtype, bar, log)
+                else:
+                    trained = {}
                 for s in range(run.seeds):
-                    kept = reuse.get(_key(width, s))
+                    kept = reuse.get(_key(width, s)) or trained.get(s)
                     if kept is None:
                         kept = _train_one(spec, run, width, wi, s, base, eval_sets, dtype, bar, log)
-                    else:
+                    elif s not in trained:
                         bar.update(run.iterations)
                     results["curves"].append(kept)
                     if out is not None:
@@ -127,6 +139,34 @@ def _train_one(spec, run, width, wi, s, base, eval_sets, dtype, bar, log) -> dic
     if curve.diverged:
         log(f"width {width}, seed {s}: {curve.diverged}")
     return curve_record("finite", width, s, curve, seconds=seconds)
+
+
+def _train_width(spec, run, width, wi, seeds, base, eval_sets, dtype, bar, log) -> dict:
+    """The "finite" records of several seeds of one width, trained as one program ({seed: record});
+    {} when the network cannot be batched (then each seed trains alone)."""
+    keys = [run_keys(base, wi, s) for s in seeds]
+    nets = [spec.network(spec.widths(width), init_key, dtype=dtype) for init_key, _ in keys]
+    if not batchable(nets[0]):
+        return {}
+    bar.set_description(f"n={width} seeds={len(seeds)}")
+    start, offset = time.perf_counter(), bar.n
+    trained = train_seeds(
+        spec,
+        nets,
+        [data_key for _, data_key in keys],
+        iterations=run.iterations,
+        num_evals=run.num_evals,
+        eval_sets=eval_sets,
+        progress=lambda done, o=offset: bar.update(o + len(seeds) * done - bar.n),
+    )
+    bar.update(offset + len(seeds) * run.iterations - bar.n)
+    seconds = (time.perf_counter() - start) / len(seeds)
+    records = {}
+    for s, (_, curve) in zip(seeds, trained):
+        if curve.diverged:
+            log(f"width {width}, seed {s}: {curve.diverged}")
+        records[s] = curve_record("finite", width, s, curve, seconds=seconds, batched_seeds=len(seeds))
+    return records
 
 
 #: What makes results.json the file of the same run (so that its finished curves can be kept).

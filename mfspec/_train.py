@@ -22,6 +22,7 @@ import numpy as np
 
 from mfspec._curves import Curve, eval_iterations, evaluate, metric_names
 from mfspec._network import batch_loss
+from mfspec._seedwise import seedwise_products
 from mfspec._spec import Spec
 from mfspec._trainable import Trainable, param_dtype
 
@@ -50,13 +51,14 @@ def _step(spec, net: Trainable, key, eval_sets, c, xs):
     """Step k of a run: record metrics in ``slot`` first if ``slot >= 0``, then SGD; flag a non-finite loss."""
     p, buf, bad = c
     k, slot = xs
-    buf = jax.lax.cond(
-        slot >= 0,
-        lambda b: b.at[slot].set(evaluate(net.with_params(p), spec.loss, eval_sets)),
-        lambda b: b,
-        buf,
-    )
-    p, loss = _sgd_step(spec, net, p, key, k)
+    with seedwise_products():  # the same products, batched over seeds or not (mfspec._seeds)
+        buf = jax.lax.cond(
+            slot >= 0,
+            lambda b: b.at[slot].set(evaluate(net.with_params(p), spec.loss, eval_sets)),
+            lambda b: b,
+            buf,
+        )
+        p, loss = _sgd_step(spec, net, p, key, k)
     bad = jnp.where((bad < 0) & ~jnp.isfinite(loss), k, bad)
     return (p, buf, bad), None
 
@@ -115,13 +117,7 @@ def train(
         chunk where that happened, with the curve up to the last finite evaluation and
         ``Curve.diverged`` naming the step and the quantities that blew up.
     """
-    if iterations < 1:
-        raise ValueError(f"train: iterations must be >= 1, got {iterations}")
-    evals = eval_iterations(iterations, num_evals)
-    slot_of = np.full(iterations, -1, np.int32)
-    for i, it in enumerate(evals):
-        if it < iterations:
-            slot_of[it] = i
+    evals, slot_of = eval_slots(iterations, num_evals)
     names = metric_names(spec)
     dtype = param_dtype(net.params())
     buf = jnp.full((len(evals), len(names)), jnp.nan, dtype)
@@ -144,14 +140,16 @@ def train(
             progress(done)
         bad = int(carry[2])
         if bad >= 0:
-            blown = _nonfinite_params(net, carry[0])
-            diverged = (
-                f"training diverged at step {bad} (t = {bad * spec.lr.alpha:g}): the minibatch loss "
-                f"became non-finite; non-finite parameters at step {done}: {', '.join(blown) or 'none'}"
-            )
+            diverged = divergence_message(spec, net, carry[0], bad, done)
             break
     p, buf, _ = carry
-    net = net.with_params(p)
+    return finish(spec, net.with_params(p), buf, evals, eval_sets, diverged, bad)
+
+
+def finish(spec, net: Trainable, buf, evals, eval_sets, diverged: str | None, bad: int):
+    """(net, its ``Curve``) from a finished run's metric buffer: the last evaluation added, or the
+    curve cut at the last finite evaluation when the run diverged at step ``bad``."""
+    names = metric_names(spec)
     buf = np.array(buf)
     if diverged is None:
         buf[-1] = np.asarray(_evaluate_jit(spec, net, eval_sets))
@@ -167,3 +165,24 @@ def train(
         diverged=diverged,
     )
     return net, curve
+
+
+def divergence_message(spec, net: Trainable, p, bad: int, done: int) -> str:
+    """What a run that diverged at step ``bad`` (noticed after step ``done``) reports."""
+    blown = _nonfinite_params(net, p)
+    return (
+        f"training diverged at step {bad} (t = {bad * spec.lr.alpha:g}): the minibatch loss "
+        f"became non-finite; non-finite parameters at step {done}: {', '.join(blown) or 'none'}"
+    )
+
+
+def eval_slots(iterations: int, num_evals: int):
+    """The evaluation iterations and, per step, the metric slot recorded before it (−1: none)."""
+    if iterations < 1:
+        raise ValueError(f"train: iterations must be >= 1, got {iterations}")
+    evals = eval_iterations(iterations, num_evals)
+    slot_of = np.full(iterations, -1, np.int32)
+    for i, it in enumerate(evals):
+        if it < iterations:
+            slot_of[it] = i
+    return evals, slot_of

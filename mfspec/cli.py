@@ -209,7 +209,7 @@ def cmd_run(args) -> int:
     results["variant"], results["dtype"] = args.variant, str(dtype)
     # Every process trains the same sweep; write_json lets process 0 alone write it.
     run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=jobs.progress(args),
-              fresh=args.fresh)  # fmt: skip
+              fresh=args.fresh, batch_seeds=args.batch_seeds)  # fmt: skip
     if _has_limit(spec):
         if not args.no_limit:
             _add_limit(spec, run, results, args, resolution, dtype, out)
@@ -319,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="train every curve again, overwriting OUT/results.json (default: keep the finished curves "
         "of an interrupted run of the same command)",
+    )
+    p_run.add_argument(
+        "--batch-seeds",
+        action="store_true",
+        help="train the seeds of each width as one vmapped program (faster for many small runs; the "
+        "last bit may differ from one seed alone: docs/batched_seeds.md)",
     )
     _add_resolution(p_run)
     jobs.add_flags(p_run)

@@ -22,11 +22,18 @@ import numpy as np
 import sympy as sp
 
 from mfspec._discretize import Discretization, theta_particles
+from mfspec._seedwise import seedwise
 from mfspec.act import Activation
 from mfspec.init import Kernel, Law
 from mfspec.layers._base import LayerKind, LayerState, batch_contraction
 
 __all__ = ["Dense"]
+
+
+@seedwise
+def _feature_major_matmul(a, w):
+    """(W aᵀ)ᵀ: one product per seed when seeds are batched (``mfspec._seedwise``)."""
+    return (w @ a.T).T
 
 
 def mix_matmul(a, pi, w):
@@ -38,7 +45,7 @@ def mix_matmul(a, pi, w):
     +6 % at n = 800).
     """
     if jnp.ndim(pi) == 0:
-        return (w @ a.T).T * pi
+        return _feature_major_matmul(a, w) * pi
     if w.shape[0] == 1:  # one particle (a collapsed layer): a weighted sum, fused with σ_{ℓ−1}
         return jnp.sum(a * (w[0] * pi), axis=-1, keepdims=True)
     return a @ (w * pi).T  # π on the (M, M') weights, not on the (B, M') activations

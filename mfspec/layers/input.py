@@ -18,11 +18,18 @@ import numpy as np
 import sympy as sp
 
 from mfspec._discretize import Discretization, normal_params, sobol_normal
+from mfspec._seedwise import seedwise
 from mfspec.act import Activation
 from mfspec.init import Law, Normal
 from mfspec.layers._base import LayerKind, LayerState, batch_contraction
 
 __all__ = ["Input"]
+
+
+@seedwise
+def _input_matmul(x, w):
+    """X Wᵀ; its W-gradient is one product per seed when seeds are batched (``mfspec._seedwise``)."""
+    return x @ w.T
 
 
 class Input(LayerKind):
@@ -64,7 +71,7 @@ class Input(LayerKind):
 
     def preactivation(self, state: LayerState, x, prev_mix):
         """H_1 = X Wᵀ, (B, M)."""
-        return x @ state.w.T
+        return _input_matmul(x, state.w)
 
     def weight_pullback(self, state: LayerState, x, prev_mix, d_h):
         """Σ_b ⟨cot, Δ_{W,1}⟩ = (cot Δ_{H,1})ᵀ X, shape (M, d); nothing to pull back to."""

@@ -18,9 +18,16 @@ import equinox as eqx
 import jax.numpy as jnp
 import sympy as sp
 
+from mfspec._seedwise import seedwise
 from mfspec.init import Atom, Law, Normal
 
 __all__ = ["Readout"]
+
+
+@seedwise
+def _weighted_sum(out, pi):
+    """Σ_n out[b, n, k] π_n, one product per seed when seeds are batched (``mfspec._seedwise``)."""
+    return jnp.einsum("bnk,n->bk", out, pi)
 
 
 class Readout(eqx.Module):
@@ -51,7 +58,7 @@ class Readout(eqx.Module):
         if out.ndim == 2:
             out = out[..., None]
         pi = jnp.broadcast_to(jnp.asarray(mix, out.dtype), (out.shape[1],))
-        return jnp.einsum("bnk,n->bk", out, pi) + b
+        return _weighted_sum(out, pi) + b
 
     def cotangents(self, e):
         """The last layer's output cotangents from ⟨cot, ·⟩ at ŷ, e (B, k): one (B, 1) per output,

@@ -1,0 +1,95 @@
+"""Seeds trained as one vmapped program (``mfspec._seeds``) against each seed trained alone.
+
+The reference is ``mf.train`` on one network at a time — the sequential path, independent of the
+batching code. Claims: on the default spec, bitwise equality of every curve and every final
+parameter (float64 and float32, several compiled chunks, and through ``mfspec run``'s sweep); on
+every layer kind of the test catalogue, agreement to 1e-12 relative over 40 steps — XLA:CPU does
+not promise the same rounding in a batched program, and for some architectures (local layers,
+some heads) the last bit differs (docs/batched_seeds.md); and a diverging seed stops as alone.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import catalogue, tiny_isotropic_spec
+
+import mfspec as mf
+from mfspec._seeds import train_seeds
+from mfspec._sweep import new_results, run_sweep
+
+CATALOGUE = catalogue()
+
+
+def _same(alone, together, rtol=0.0):
+    (n1, c1), (n2, c2) = alone, together
+    for a, b in zip(jax.tree.leaves(n1.params()), jax.tree.leaves(n2.params()), strict=True):
+        np.testing.assert_allclose(
+            np.asarray(b), np.asarray(a), rtol=rtol, atol=rtol * float(np.max(np.abs(a), initial=0.0))
+        )
+    assert c1.diverged == c2.diverged
+    np.testing.assert_array_equal(c1.iterations, c2.iterations)
+    for name in c1.metrics:
+        np.testing.assert_allclose(c2.metrics[name], c1.metrics[name], rtol=rtol, atol=0, err_msg=name)
+
+
+def _nets(spec, width, seeds, dtype):
+    nets = [spec.network(spec.widths(width), jax.random.PRNGKey(10 + s), dtype=dtype) for s in range(seeds)]
+    return nets, [jax.random.PRNGKey(50 + s) for s in range(seeds)]
+
+
+def _check(spec, nets, keys, dtype, rtol=0.0, **kw):
+    evals = jax.tree.map(lambda a: jnp.asarray(a, dtype), spec.data.eval_sets(jax.random.PRNGKey(1), 40))
+    kw = dict(iterations=40, num_evals=6, eval_sets=evals, chunk=15) | kw
+    together = train_seeds(spec, nets, keys, **kw)
+    for net, key, tog in zip(nets, keys, together, strict=True):
+        _same(mf.train(spec, net, key, **kw), tog, rtol)
+    return together
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_on_the_default_spec_batched_seeds_are_bitwise_the_seeds_alone(dtype):
+    with jax.enable_x64(dtype == "float64"):
+        spec = mf.load_spec_file("isotropic_gaussians").spec
+        _check(spec, *_nets(spec, 50, 3, dtype), dtype, iterations=300, chunk=120)
+
+
+@pytest.mark.parametrize("name", sorted(CATALOGUE))
+def test_every_layer_kind_batched_matches_alone_to_roundoff(name):
+    with jax.enable_x64(True):
+        spec = CATALOGUE[name]
+        _check(spec, *_nets(spec, 5, 3, jnp.float64), jnp.float64, rtol=1e-12)
+
+
+def test_a_diverging_seed_stops_as_alone_and_the_others_go_on():
+    with jax.enable_x64(True):
+        spec = tiny_isotropic_spec(depth=2)
+        nets, keys = _nets(spec, 8, 3, jnp.float64)
+        blown = jax.tree.map(lambda a: a * 1e40, nets[1].params())
+        nets[1] = nets[1].with_params(blown)
+        out = _check(spec, nets, keys, jnp.float64, rtol=1e-12, iterations=60)
+        assert out[1][1].diverged and not out[0][1].diverged and not out[2][1].diverged
+        assert len(out[0][1].iterations) == 6
+
+
+def test_networks_of_other_widths_are_refused():
+    spec = tiny_isotropic_spec(depth=2)
+    nets = [spec.network(spec.widths(n), jax.random.PRNGKey(0)) for n in (4, 5)]
+    with pytest.raises(ValueError, match=r"nets\[1\] has other shapes"):
+        train_seeds(spec, nets, [jax.random.PRNGKey(1)] * 2, iterations=3, eval_sets={})
+
+
+def test_the_sweep_batches_seeds_without_changing_a_bit():
+    spec = mf.load_spec_file("isotropic_gaussians").spec
+    run = mf.Run(widths=(6, 9), seeds=3, iterations=30, num_evals=4, eval_samples=50)
+    curves = []
+    for batch in (False, True):
+        res = new_results(spec, run, spec_file=None, preset=None, seed=0)
+        run_sweep(spec, run, results=res, progress=False, batch_seeds=batch)
+        curves.append(res["curves"])
+    assert [c.get("batched_seeds") for c in curves[1]] == [3] * 6
+    for alone, together in zip(*curves, strict=True):
+        assert (alone["width"], alone["seed"]) == (together["width"], together["seed"])
+        assert alone["metrics"] == together["metrics"]
