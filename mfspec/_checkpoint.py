@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mfspec._distributed import is_writer
 from mfspec._interrupt import interrupt_on_sigterm
 
 FORMAT = "mfspec-limit-checkpoint/1"
@@ -217,7 +218,7 @@ def _write(path: Path, parts: dict, state: _State, eval_ts, names, metrics) -> _
     for y in state.ys[len(rows) :]:
         rows.append(np.asarray(metrics(y[None]))[0])
     state = dataclasses.replace(state, metrics=tuple(rows))
-    if jax.process_index() != 0:  # a multi-process job: process 0 alone writes (mfspec._distributed)
+    if not is_writer():  # a multi-process job: process 0 alone writes (mfspec._distributed)
         return state
     arrays = {
         "format": np.str_(FORMAT),
@@ -337,7 +338,7 @@ def solve_checkpointed(path, *, every: float, every_steps: int | None, progress:
     bar.close()
     if keep and bool(result == diffrax.RESULTS.successful) and state.t >= T1:
         _write(path, parts, state, eval_ts, metric_names, metrics)
-    elif jax.process_index() == 0:
+    elif is_writer():
         path.unlink(missing_ok=True)
     n = len(state.ys)
     ys = np.full((E, state.y.size), np.inf, dtype)

@@ -91,9 +91,9 @@ def mesh(args):
 
 def writer() -> bool:
     """Whether this process prints and writes (process 0 of a multi-process job)."""
-    import jax
+    from mfspec._distributed import is_writer
 
-    return jax.process_index() == 0
+    return is_writer()
 
 
 def say(text: str) -> None:

@@ -40,6 +40,7 @@ import numpy as np
 from scipy.stats import t as student_t
 
 from mfspec._curves import Curve
+from mfspec._distributed import is_writer
 from mfspec._limit import LimitSolution, solve_limit
 from mfspec._particles import spec_particles
 from mfspec._radial import is_rotation_invariant
@@ -129,7 +130,7 @@ def limit_estimate(spec, *, iterations: int, num_evals: int, eval_sets: dict, dt
         doubled = _doubled_data(spec, resolution)
         if doubled is not None:
             more_data = replicate(0, doubled, "replicate_0_double_data")
-    for f in files if jax.process_index() == 0 else ():  # the writer's files (mfspec._distributed)
+    for f in files if is_writer() else ():  # the writer's files (mfspec._distributed)
         f.unlink(missing_ok=True)
     curve, sampling = _mean_and_half_width(replicates)
     gap = {k: np.abs(refined.curve.metrics[k] - replicates[0].curve.metrics[k]) for k in curve.metrics}

@@ -96,9 +96,9 @@ def curve_record(kind: str, width, seed, curve, **extra) -> dict:
 def write_json(path: Path, payload: dict) -> None:
     """Atomic write: a crash mid-write never leaves a truncated results file. In a multi-process
     job (``mfspec run --distributed``) process 0 alone writes; the others compute the same results."""
-    import jax
+    from mfspec._distributed import is_writer
 
-    if jax.process_index() != 0:
+    if not is_writer():
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

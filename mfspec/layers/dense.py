@@ -32,7 +32,7 @@ __all__ = ["Dense"]
 
 @seedwise
 def _feature_major_matmul(a, w):
-    """(W aᵀ)ᵀ: one product per seed when seeds are batched (``mfspec._seedwise``)."""
+    """(W aᵀ)ᵀ: rounded as for one seed when seeds are batched (``mfspec._seedwise``)."""
     return (w @ a.T).T
 
 

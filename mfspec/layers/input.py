@@ -28,7 +28,7 @@ __all__ = ["Input"]
 
 @seedwise
 def _input_matmul(x, w):
-    """X Wᵀ; its W-gradient is one product per seed when seeds are batched (``mfspec._seedwise``)."""
+    """X Wᵀ; its W-gradient is rounded as for one seed when seeds are batched (``mfspec._seedwise``)."""
     return x @ w.T
 
 

@@ -26,7 +26,7 @@ __all__ = ["Readout"]
 
 @seedwise
 def _weighted_sum(out, pi):
-    """Σ_n out[b, n, k] π_n, one product per seed when seeds are batched (``mfspec._seedwise``)."""
+    """Σ_n out[b, n, k] π_n, rounded as for one seed when seeds are batched (``mfspec._seedwise``)."""
     return jnp.einsum("bnk,n->bk", out, pi)
 
 
