@@ -312,8 +312,9 @@ def solve_checkpointed(path, *, every: float, every_steps: int | None, progress:
     result, last_write = diffrax.RESULTS.successful, time.monotonic()
     bar = _bar(float(t1), float(state.t), progress)
     try:
-        with interrupt_on_sigterm():
+        with interrupt_on_sigterm() as stop:
             while state.t < T1:
+                stop.check()
                 budget = max_steps - state.steps
                 if budget <= 0:
                     result = diffrax.RESULTS.max_steps_reached
@@ -326,6 +327,7 @@ def solve_checkpointed(path, *, every: float, every_steps: int | None, progress:
                 if state.t < T1 and (every_steps is not None or time.monotonic() - last_write >= every):
                     state = _write(path, parts, state, eval_ts, metric_names, metrics)
                     last_write = time.monotonic()
+            stop.check()
     except KeyboardInterrupt:
         bar.close()
         where = f"limit solve interrupted at t={float(state.t):.6g} of t1={t1:.6g}"

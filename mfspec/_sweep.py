@@ -93,8 +93,9 @@ def run_sweep(
     total = len(run.widths) * run.seeds * run.iterations
     bar = _progress_bar(total, progress)
     try:
-        with interrupt_on_sigterm():
+        with interrupt_on_sigterm() as stop:
             for wi, width in enumerate(run.widths):
+                stop.check()
                 todo = [s for s in range(run.seeds) if _key(width, s) not in reuse]
                 if len(todo) > 1 and batch_seeds:
                     trained = _train_width(spec, run, width, wi, todo, base, eval_sets, dtype, bar, log)
@@ -109,6 +110,7 @@ def run_sweep(
                     results["curves"].append(kept)
                     if out is not None:
                         write_json(path, results)
+                    stop.check()
     except KeyboardInterrupt:
         bar.close()
         done = [c for c in results["curves"] if c["kind"] == "finite"]

@@ -199,6 +199,26 @@ def test_sigterm_handler_is_restored():
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_a_swallowed_sigterm_is_raised_again_at_the_next_check():
+    """A SIGTERM whose KeyboardInterrupt lands where Python drops it (a garbage-collector callback,
+    a __del__: "Exception ignored") must still stop the loop: CI once saw a solve finish with exit 0
+    after its SIGTERM was lost that way."""
+
+    class Drops:
+        def __del__(self):
+            try:
+                signal.raise_signal(signal.SIGTERM)
+                time.sleep(1)
+            except KeyboardInterrupt:
+                pass  # what the interpreter does to an exception raised in __del__
+
+    with interrupt_on_sigterm() as stop:
+        stop.check()  # nothing arrived yet
+        Drops()  # dropped at once: __del__ runs and swallows the interrupt
+        with pytest.raises(KeyboardInterrupt, match="signal 15"):
+            stop.check()
+
+
 def test_progress_only_when_asked(tmp_path, capfd):
     _solve("relu-heun-radial")
     _solve("relu-heun-radial", checkpoint=tmp_path / "c.npz")
