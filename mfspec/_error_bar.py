@@ -46,6 +46,7 @@ from mfspec._particles import spec_particles
 from mfspec._radial import is_rotation_invariant
 from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
 from mfspec._resolution import Resolution
+from mfspec._spec import limit_view
 
 #: Folded into the run's key for the replicates' randomness, apart from the evaluation samples'.
 REPLICATE_FOLD = 2**31 - 2
@@ -104,6 +105,7 @@ def limit_estimate(spec, *, iterations: int, num_evals: int, eval_sets: dict, dt
     over this device mesh (``solve_limit(mesh=...)``; process 0 keeps the checkpoints).
     """
     start = time.perf_counter()
+    spec = limit_view(spec)
     kw = dict(iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, dtype=dtype, mesh=mesh)
     folder = None if checkpoints is None else Path(checkpoints)
     files: list[Path] = []

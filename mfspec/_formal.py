@@ -5,9 +5,9 @@ particle weights π (docs/formal_system.md sec. 3). For a batch of inputs x the 
 fold of ``mfspec._state.forward``; the backward (eq. 39, the Δ quantities) is its reverse fold,
 each step contracted with one direction per sample (s_b ∂_2L for the rates):
 
-    readout:  ⟨e, Δ_{•,L}⟩ starts from e = s_b ∂_2L(y_b, ŷ_b) (``head_pullback``: matrix products
-              for a head β φ(θ', h), one (B, 1) cotangent per output of any other σ_L);
-    layer ℓ:  its neurons (``summed_pullback``: one vector-Jacobian product of σ_ℓ) give
+    readout:  ⟨e, Δ_{•,L}⟩ starts from e = s_b ∂_2L(y_b, ŷ_b) (``LayerKind.head_pullback``: matrix
+              products for a head β φ(θ', h), one (B, 1) cotangent per output of any other σ_L);
+    layer ℓ:  its neurons (``LayerKind.neuron_pullback``: one vector-Jacobian product of σ_ℓ) give
               Σ_b ⟨e, Δ_{θ,ℓ}⟩ and ⟨e, Δ_{H,ℓ}⟩ per sample; its connection
               (``LayerKind.weight_pullback``) gives the weight rate Σ_b ⟨e, Δ_{W,ℓ}⟩ and B_{ℓ−1}.
 
@@ -32,8 +32,7 @@ import jax.numpy as jnp
 
 from mfspec._curves import evaluate
 from mfspec._state import Particles, preactivations
-from mfspec.layers import LayerState, summed_pullback
-from mfspec.layers._head import head_pullback
+from mfspec.layers import LayerState
 from mfspec.loss import Loss
 from mfspec.lr import Schedule
 
@@ -96,7 +95,7 @@ class FormalSystem(eqx.Module):
         """
         inputs, hs = preactivations(p, x)
         last = len(p.layers) - 1
-        yhat, head_pull = head_pullback(p.kinds[last], p.layers[last], hs[last], p.readout, p.out_bias)
+        yhat, head_pull = p.kinds[last].head_pullback(p.layers[last], hs[last], p.readout, p.out_bias)
         e = cotangent(yhat)
         grads, back = [None] * len(p.layers), None
         for i in range(last, -1, -1):
@@ -104,7 +103,7 @@ class FormalSystem(eqx.Module):
             if i == last:
                 g_theta, d_h = head_pull(e)
             else:  # B_ℓ from layer ℓ+1 is the cotangent of σ_ℓ's one output
-                _, g_theta, d_h = summed_pullback(kind.act, state.theta, hs[i], (back,))
+                g_theta, d_h = kind.neuron_pullback(state, hs[i], back)
             g_w, back = kind.weight_pullback(state, a, mix, d_h)
             grads[i] = LayerState(g_w, g_theta, _zeros(state.pi), _zeros(state.omega))
         return Particles(tuple(grads), p.readout.bias_rate(e), p.kinds, p.readout)

@@ -39,6 +39,7 @@ from mfspec._particles import spec_particles
 from mfspec._radial import is_rotation_invariant, radial_setup
 from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
 from mfspec._resolution import Resolution
+from mfspec._spec import limit_view
 from mfspec._state import Particles, pack, unpack
 
 #: SymPy heads whose presence makes σ non-smooth (a kink or jump).
@@ -250,6 +251,7 @@ def solve_limit(
         A ``LimitSolution`` whose ``curve`` has the metrics of ``metric_names(spec)``.
     """
     start = time.perf_counter()
+    spec = limit_view(spec)
     check_limit_ready(spec)
     dtype = _check_dtype(dtype)
     alpha = spec.lr.alpha
@@ -365,6 +367,7 @@ def check_limit_ready(spec) -> None:
     """Raise if the spec has no deterministic limit to solve: a random output bias (b_out drawn from
     a non-atomic law, e.g. the paper's init with τ3 > 0) is one global number that never averages
     out as n grows, so the networks do not approach one curve."""
+    spec = limit_view(spec)
     if spec.readout.random:
         law = spec.readout.law
         raise ValueError(

@@ -26,6 +26,7 @@ from mfspec._limit import step_grid
 from mfspec._particles import spec_particles
 from mfspec._radial import is_rotation_invariant, radial_setup
 from mfspec._resolution import Resolution
+from mfspec._spec import limit_view
 from mfspec._state import pack
 
 #: Share of the available memory a solve may plan to use (the rest: Python, JAX, the eval samples).
@@ -112,6 +113,7 @@ def limit_cost(spec, *, iterations: int, num_evals: int, resolution: Resolution,
     from mfspec._limit import DEFAULT_HEUN_DT, MAX_DEFAULT_STEPS, is_smooth
 
     dtype = dtype or jnp.zeros(()).dtype
+    spec = limit_view(spec)
     method, system, y0, batch = _setup(spec, resolution, dtype)
     arrays, static = eqx.partition((system, y0, batch), eqx.is_array)
 

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from mfspec._discretize import Discretization, gauss_hermite, seed_of
 from mfspec._resolution import DEFAULT as DEFAULT_RESOLUTION
 from mfspec._resolution import Resolution
+from mfspec._spec import limit_view
 from mfspec._state import Particles, empirical_particles
 
 __all__ = ["Particles", "discretization", "empirical_particles", "gauss_hermite", "spec_particles"]
@@ -69,6 +70,7 @@ def spec_particles(
         ``Particles``; b_out is the mean of its law (a non-atomic b_out law has no deterministic
         limit).
     """
+    spec = limit_view(spec)
     changes = {"m1": m1, "theta_nodes": nodes, "qmc_points": qmc_points, "max_particles": max_particles}
     try:
         resolution = dataclasses.replace(resolution, **{k: v for k, v in changes.items() if v is not None})

@@ -61,6 +61,8 @@ def direction_nodes(n: int, d: int) -> tuple[np.ndarray, np.ndarray]:
 def is_rotation_invariant(spec) -> bool:
     """True when the data law (``radial_law``) and the layer-1 weight law are rotation invariant."""
     data_ok = hasattr(spec.data, "radial_law")
+    if spec.layers[0].kind_name != "input":  # the reduction is of a fully connected layer 1
+        return False
     w1 = spec.layers[0].weight_law
     w_ok = isinstance(w1, Normal) and len(w1.mean) == 1 and w1.mean[0] == 0.0 and len(w1.std) == 1
     return data_ok and w_ok

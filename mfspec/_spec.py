@@ -48,6 +48,13 @@ def check_batch_size(value, data, where: str):
     return value
 
 
+def limit_view(spec):
+    """The spec as the limit machinery reads it (``solve_limit``, ``spec_particles``, the error bar):
+    an ``mf.Spec`` itself, or the layer-kind view of a CNN (``ConvSpec.limit_spec()``)."""
+    view = getattr(spec, "limit_spec", None)
+    return spec if view is None else view()
+
+
 def normalize_widths(width, num_layers: int, what: str = "spec") -> tuple[int, ...]:
     """A width (the same n in every layer) or per-layer widths → a checked tuple n_1..n_L."""
     if isinstance(width, int) and not isinstance(width, bool):

@@ -178,13 +178,11 @@ def _prepare(args, command: str):
     args.mesh = jobs.mesh(args)
     sf = load_spec_file(args.spec)
     spec = sf.variant(args.variant)
-    if command == "limit":
-        spec = _fully_connected(spec, "mfspec limit")
-    if _has_limit(spec) and (command == "limit" or not args.no_limit):
+    if command == "limit" or not args.no_limit:
         check_limit_ready(spec)  # before the sweep: its curves would have no limit to be drawn with
     run = dataclasses.replace(sf.preset(args.preset), **changes)
     resolution = _resolution(args, run)
-    if _has_limit(spec) and (command == "limit" or not args.no_limit):
+    if command == "limit" or not args.no_limit:
         # before the sweep: a limit that cannot fit in memory is refused with the flags that fit
         cost = check_fits(
             spec, iterations=run.iterations, num_evals=run.num_evals, resolution=resolution, dtype=dtype
@@ -210,41 +208,14 @@ def cmd_run(args) -> int:
     # Every process trains the same sweep; write_json lets process 0 alone write it.
     run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=jobs.progress(args),
               fresh=args.fresh, batch_seeds=args.batch_seeds)  # fmt: skip
-    if _has_limit(spec):
-        if not args.no_limit:
-            _add_limit(spec, run, results, args, resolution, dtype, out)
-    elif not args.no_limit:
-        print(
-            f"mfspec run: no limit for {spec.name}: {_NO_LIMIT}; drawing the finite-n curves only",
-            file=sys.stderr,
-        )
+    if not args.no_limit:
+        _add_limit(spec, run, results, args, resolution, dtype, out)
     results["wall_seconds"] = time.perf_counter() - start
     write_json(out / "results.json", results)
     if jobs.writer():
         fig = plot_results(results, out / "figure.png")
         print(f"wrote {out / 'results.json'} and {fig} in {results['wall_seconds']:.1f} s", file=sys.stderr)
     return 0
-
-
-_NO_LIMIT = (
-    "a CNN (mf.conv.ConvSpec) has no formal limit system or solver here, only fully connected specs do"
-)
-
-
-def _has_limit(spec) -> bool:
-    from mfspec._spec import Spec
-
-    return isinstance(spec, Spec)
-
-
-def _fully_connected(spec, command: str):
-    """``spec``, or a ValueError saying that ``command`` needs the formal system of a fully connected spec."""
-    if not _has_limit(spec):
-        raise ValueError(
-            f"{command} works on fully connected specs (mf.Spec) only: {spec.name} is {_NO_LIMIT}; "
-            f"train its width sweep with `mfspec run`"
-        )
-    return spec
 
 
 def _add_limit(spec, run, results, args, resolution, dtype, out: Path) -> None:
@@ -288,7 +259,9 @@ def cmd_limit(args) -> int:
 def cmd_equations(args) -> int:
     from mfspec.symbolic import equations_text
 
-    spec = _fully_connected(load_spec_file(args.spec).variant(args.variant), "mfspec equations")
+    from mfspec._spec import limit_view
+
+    spec = limit_view(load_spec_file(args.spec).variant(args.variant))  # a CNN: its layer kinds
     text = equations_text(spec, latex=args.latex)
     if args.out:
         Path(args.out).write_text(text)
@@ -299,10 +272,12 @@ def cmd_equations(args) -> int:
 
 
 def cmd_verify(args) -> int:
+    from mfspec.checks.e1 import verify_cnn
+    from mfspec.conv import ConvSpec
     from mfspec.symbolic import verify
 
-    spec = _fully_connected(load_spec_file(args.spec).variant(args.variant), "mfspec verify")
-    report = verify(spec)
+    spec = load_spec_file(args.spec).variant(args.variant)
+    report = verify_cnn(spec) if isinstance(spec, ConvSpec) else verify(spec)
     print(report)
     return 0 if report.passed else 1
 

@@ -248,19 +248,26 @@ def cnn_spec_file(tmp_path_factory):
     return f
 
 
-def test_run_skips_the_limit_with_a_note_and_draws_the_figure(cnn_spec_file, tmp_path, capsys):
-    assert main(["run", str(cnn_spec_file), "--preset", "tiny", "--out", str(tmp_path), "--quiet"]) == 0
-    assert "no limit for cnn_small" in capsys.readouterr().err
+def test_run_draws_the_cnn_limit_with_its_error_bar(cnn_spec_file, tmp_path):
+    argv = ["run", str(cnn_spec_file), "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--limit-m1", "16"]
+    assert main(argv) == 0
     res = json.loads((tmp_path / "results.json").read_text())
-    assert [c["kind"] for c in res["curves"]] == ["finite"]
+    assert [c["kind"] for c in res["curves"]] == ["finite", "limit"]
     assert res["config"]["spec"]["kind"] == "cnn" and res["config"]["spec"]["num_layers"] == 2
     assert set(res["curves"][0]["metrics"]["loss"]) == {"train", "test"}
+    limit = res["curves"][1]
+    assert limit["method"] == "particles" and limit["replicates"] >= 2
+    assert all(v is not None and np.isfinite(v) for v in limit["metrics"]["loss"]["train"])
+    assert all(v is not None and v >= 0 for v in limit["error_bar"]["loss"]["train"])
     assert (tmp_path / "figure.png").stat().st_size > 10_000
 
 
-@pytest.mark.parametrize("command", ["limit", "equations", "verify"])
-def test_limit_commands_refuse_a_cnn_with_a_clear_error(cnn_spec_file, tmp_path, capsys, command):
-    argv = [command, str(cnn_spec_file)] + (["--out", str(tmp_path)] if command == "limit" else [])
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert f"mfspec {command} works on fully connected specs (mf.Spec) only" in err and "cnn_small" in err
+def test_limit_equations_and_verify_accept_a_cnn(cnn_spec_file, tmp_path, capsys):
+    assert main(["limit", str(cnn_spec_file), "--out", str(tmp_path), "--quiet", "--limit-m1", "16"]) == 0
+    assert [c["kind"] for c in json.loads((tmp_path / "results.json").read_text())["curves"]] == ["limit"]
+    assert main(["equations", str(cnn_spec_file)]) == 0
+    text = capsys.readouterr().out
+    assert "h_2[j] = Σ_{i=1..n_1} [conv(W_2[j, i], σ_1(θ_1[i], h_1[i]))]/n_1" in text
+    assert "Δ_W,2(θ, f, θ', w; x) = corr(Δ_H,2(θ, f; x), σ_1(θ', H_1(w; x)))" in text
+    assert main(["verify", str(cnn_spec_file)]) == 0
+    assert "[PASS] E1 JAX formal system L=2" in capsys.readouterr().out

@@ -250,6 +250,18 @@ class ConvSpec(eqx.Module):
 
         return init_conv_network(self, self.widths(width), key, dtype=dtype)
 
+    def kinds(self):
+        """The layer kinds of the limit system (``mfspec.layers.conv.Conv``), one per layer."""
+        from mfspec.layers.conv import conv_kinds
+
+        return conv_kinds(self)
+
+    def limit_spec(self):
+        """This CNN as ``mf.solve_limit`` and the error bar read a spec (``mfspec.conv._limit``)."""
+        from mfspec.conv._limit import limit_spec
+
+        return limit_spec(self)
+
     def config(self) -> dict:
         """A JSON description (``results.json``'s ``config.spec``)."""
         return {

@@ -8,13 +8,15 @@ from pathlib import Path
 import numpy as np
 
 from mfspec.data._files import write_cifar_batch, write_idx
+from mfspec.data._learnable import write_learnable_cifar
 
 
 def write_stand_ins(root: str | Path, seed: int = 0) -> Path:
     """Write stand-in datasets under ``root`` (the layout of ``$MFSPEC_DATA``) and return it.
 
     ``root/mnist``: 30 train and 12 test 28×28 images; ``root/cifar10``: the six binary batches with
-    4 images each; ``root/cifar10_vgg16.npz``: 20 + 8 random 8192-dim features. Labels are uniform
+    4 images each; ``root/learnable_cifar``: 20 + 8 images of ``mfspec.data._learnable``;
+    ``root/cifar10_vgg16.npz``: 20 + 8 random 8192-dim features. Labels are uniform
     over 10 classes. The pixels are noise: the files exercise the loaders and the spec files'
     plumbing, not learning.
     """
@@ -27,6 +29,7 @@ def write_stand_ins(root: str | Path, seed: int = 0) -> Path:
     (root / "cifar10").mkdir(exist_ok=True)
     for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
         write_cifar_batch(root / "cifar10" / name, rng.integers(0, 256, (4, 3072)), rng.integers(0, 10, 4))
+    write_learnable_cifar(root / "learnable_cifar", train=20, test=8, seed=seed)
     np.savez(
         root / "cifar10_vgg16.npz",
         x_train=rng.normal(size=(20, 8192)).astype(np.float32),

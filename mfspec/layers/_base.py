@@ -186,6 +186,19 @@ class LayerKind(eqx.Module):
         """σ_ℓ(θ, h): (B, M), or (B, M, k) for a k-output last layer."""
         return self.act(state.theta, h)
 
+    def neuron_pullback(self, state: LayerState, h, back):
+        """(Σ_b ⟨B_ℓ, ∇_θσ_ℓ⟩ (M, q), ⟨B_ℓ, ∂_hσ_ℓ⟩ per sample) for B_ℓ = ``back``: the neuron half of
+        eq. 39's backward at a layer ℓ < L (``summed_pullback``; a kind whose σ is not pointwise in h,
+        a pooled convolution, overrides it)."""
+        _, g_theta, d_h = summed_pullback(self.act, state.theta, h, (back,))
+        return g_theta, d_h
+
+    def head_pullback(self, state: LayerState, h, readout, out_bias):
+        """ŷ and the start of eq. 39's backward when this is the last layer (``mfspec.layers._head``)."""
+        from mfspec.layers._head import head_pullback  # _head builds on this module
+
+        return head_pullback(self, state, h, readout, out_bias)
+
     # ---- to implement per kind --------------------------------------------------------------
 
     def weight_factor(self, n: int, n_prev: int) -> float:
