@@ -57,7 +57,9 @@ def analyse(results: dict) -> dict:
     widths = sorted({c["width"] for c in finite})
     lim = Curve(iterations=np.asarray(limit["iteration"]), t=np.asarray(limit["t"]),
                 metrics={m: _series(limit, m) for m in METRICS})  # fmt: skip
-    curves = {m: [np.stack([_series(c, m) for c in finite if c["width"] == n]) for n in widths] for m in METRICS}
+    curves = {
+        m: [np.stack([_series(c, m) for c in finite if c["width"] == n]) for n in widths] for m in METRICS
+    }
     reports = reports_against(lim, curves, widths)
     bar = {m: float(np.nanmax(np.asarray([np.nan if v is None else v for v in
                                           limit["error_bar"][m.split("_")[1]][m.split("_")[0]]], float)))
@@ -68,8 +70,10 @@ def analyse(results: dict) -> dict:
         "seeds": len(seconds_128),
         "reports": {m: {"widths": widths, **r.to_json()} for m, r in reports.items()},
         "limit_error_bar_sup": bar,
-        "limit": {k: limit[k] for k in ("method", "solver", "dt", "replicates", "seconds", "seconds_single_solve",
-                                        "resolution")},  # fmt: skip
+        "limit": {
+            k: limit[k]
+            for k in ("method", "solver", "dt", "replicates", "seconds", "seconds_single_solve", "resolution")
+        },  # fmt: skip
         "limit_initial_loss": float(_series(limit, "train_loss")[0]),
         "cost": {
             "limit_single_solve_seconds": limit["seconds_single_solve"],

@@ -257,9 +257,8 @@ def cmd_limit(args) -> int:
 
 
 def cmd_equations(args) -> int:
-    from mfspec.symbolic import equations_text
-
     from mfspec._spec import limit_view
+    from mfspec.symbolic import equations_text
 
     spec = limit_view(load_spec_file(args.spec).variant(args.variant))  # a CNN: its layer kinds
     text = equations_text(spec, latex=args.latex)

@@ -32,11 +32,19 @@ variants = {"fan_in": make(fan_in=True)}
 _LIMIT = mf.Resolution(m1=128, dt=0.2, replicates=2)
 presets = {
     # Minutes on 2 cores: three widths, one seed, the limit with its error bar.
-    "default": mf.Run(widths=(8, 16, 32), seeds=1, iterations=200, num_evals=16, eval_samples=500, limit=_LIMIT),
+    "default": mf.Run(
+        widths=(8, 16, 32), seeds=1, iterations=200, num_evals=16, eval_samples=500, limit=_LIMIT
+    ),
     # The finite → limit study of docs/cnn_limit.md: n = 8..128, 3 seeds.
     "paper": mf.Run(
         widths=(8, 16, 32, 64, 128), seeds=3, iterations=200, num_evals=16, eval_samples=500, limit=_LIMIT
     ),
-    "tiny": mf.Run(widths=(2,), seeds=1, iterations=3, num_evals=3, eval_samples=20,
-                   limit=mf.Resolution(m1=8, dt=0.5, replicates=2)),  # fmt: skip
+    "tiny": mf.Run(
+        widths=(2,),
+        seeds=1,
+        iterations=3,
+        num_evals=3,
+        eval_samples=20,
+        limit=mf.Resolution(m1=8, dt=0.5, replicates=2),
+    ),  # fmt: skip
 }

@@ -243,13 +243,24 @@ def cnn_spec_file(tmp_path_factory):
         "layers = (mf.conv.ConvLayer(stride=2), mf.conv.ConvLayer(pool=3))\n"
         "spec = mf.conv.ConvSpec(name='cnn_small', data=mf.data.ArrayData(x[:16], y[:16], x[16:], y[16:]),\n"
         "    loss=mf.loss.cross_entropy, lr=mf.lr.constant(0.05), input_shape=(3, 8, 8), layers=layers, batch_size=8)\n"
-        "presets = {'tiny': mf.Run(widths=(2,), iterations=6, num_evals=3, eval_samples=8)}\n"
+        "presets = {'tiny': mf.Run(widths=(2,), iterations=6, num_evals=3, eval_samples=8,\n"
+        "    limit=mf.Resolution(m1=16, qmc_points=16, replicates=2))}\n"
     )
     return f
 
 
 def test_run_draws_the_cnn_limit_with_its_error_bar(cnn_spec_file, tmp_path):
-    argv = ["run", str(cnn_spec_file), "--preset", "tiny", "--out", str(tmp_path), "--quiet", "--limit-m1", "16"]
+    argv = [
+        "run",
+        str(cnn_spec_file),
+        "--preset",
+        "tiny",
+        "--out",
+        str(tmp_path),
+        "--quiet",
+        "--limit-m1",
+        "16",
+    ]
     assert main(argv) == 0
     res = json.loads((tmp_path / "results.json").read_text())
     assert [c["kind"] for c in res["curves"]] == ["finite", "limit"]
@@ -263,7 +274,7 @@ def test_run_draws_the_cnn_limit_with_its_error_bar(cnn_spec_file, tmp_path):
 
 
 def test_limit_equations_and_verify_accept_a_cnn(cnn_spec_file, tmp_path, capsys):
-    assert main(["limit", str(cnn_spec_file), "--out", str(tmp_path), "--quiet", "--limit-m1", "16"]) == 0
+    assert main(["limit", str(cnn_spec_file), "--preset", "tiny", "--out", str(tmp_path), "--quiet"]) == 0
     assert [c["kind"] for c in json.loads((tmp_path / "results.json").read_text())["curves"]] == ["limit"]
     assert main(["equations", str(cnn_spec_file)]) == 0
     text = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The CNN's limit (App. C as convolutional layer kinds, docs/formal_system.md sec. 7).
+"""The CNN's limit (App. C as convolutional layer kinds, docs/formal_system.md sec. 8).
 
 - E1: on a finite CNN's empirical measure the formal system reproduces ŷ, every scaled gradient
   (per sample and output) and the full-batch step, against ``mf.conv.ConvNetwork`` differentiated
@@ -114,3 +114,34 @@ def test_learnable_cifar_is_reproducible_and_its_labels_follow_the_rule(tmp_path
     assert coarse_features(np.rint(pixels).reshape(-1, 3, 32, 32)).shape == (40, 48)
     with pytest.raises(ValueError, match=r"write_learnable_cifar: train must be an int >= 5, got 2"):
         write_learnable_cifar(tmp_path / "c", train=2)
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory):
+    return mf.data.write_stand_ins(tmp_path_factory.mktemp("data"))
+
+
+def test_verify_table1_cnn_runs_e1(stand_ins, monkeypatch, capsys):
+    """``mfspec verify spec/cifar10_cnn.py``: E1 on Table 1's 7-layer CNN (CIFAR-format stand-ins)."""
+    from mfspec.cli import main
+
+    monkeypatch.setenv(mf.data.DATA_ENV, str(stand_ins))
+    assert main(["verify", "cifar10_cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "[PASS] E1 JAX formal system L=7 n=(5, 4, 3, 3, 3, 3, 3)" in out and "layers: conv, conv" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", [[], ["--variant", "fan_in"]])
+def test_run_table1_cnn_draws_its_limit(stand_ins, monkeypatch, tmp_path, variant):
+    """``mfspec run spec/cifar10_cnn.py`` (tiny preset, stand-in files) ends with the limit curve and
+    its error bar, in both scalings."""
+    import json
+
+    from mfspec.cli import main
+
+    monkeypatch.setenv(mf.data.DATA_ENV, str(stand_ins))
+    assert main(["run", "cifar10_cnn", "--preset", "tiny", "--out", str(tmp_path), "--quiet", *variant]) == 0
+    curves = json.loads((tmp_path / "results.json").read_text())["curves"]
+    assert [c["kind"] for c in curves] == ["finite", "limit"]
+    assert all(np.isfinite(v) for v in curves[1]["metrics"]["loss"]["train"])

@@ -108,7 +108,6 @@ def e1_residuals(spec, *, widths=None, samples: int = 5, seed: int = 0) -> dict[
     Relative to the largest entry of the network's side of that quantity.
     """
     from mfspec._formal import FormalSystem
-
     from mfspec._spec import limit_view
 
     widths = default_widths(spec) if widths is None else tuple(widths)

@@ -1,5 +1,5 @@
 """The CNN of App. C as the limit solver sees it: layer kinds, particles, and a finite CNN's
-empirical measure (docs/formal_system.md sec. 7).
+empirical measure (docs/formal_system.md sec. 8).
 
 ``ConvSpec.limit_spec()`` gives the ``ConvLimitSpec``: the same loss, rates, data and readout, with
 the layers as ``mfspec.layers.conv.Conv`` kinds, so that ``mf.solve_limit``, the error bar,

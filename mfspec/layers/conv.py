@@ -15,7 +15,7 @@ cross-correlation of one channel (stride and zero padding of the ``ConvLayer``),
 |           | F = w_mean everywhere, the conditional-mean filter); layer L: Sobol points of β ∈ R^{k·P}  |
 | symbolic  | the printed system of ``mfspec equations`` (``eq_formal``)                                 |
 
-(docs/formal_system.md sec. 7.) Filters are affine in w, so the iid noise of the filter taps of
+(docs/formal_system.md sec. 8.) Filters are affine in w, so the iid noise of the filter taps of
 W_ℓ (ℓ ≥ 2) drops out of the limit, as for a dense layer: F_ℓ[j, i] ∈ R^{s×s} is the conditional
 mean filter. θ of a neuron is its bias b (q = 1); the head's θ is (b, β) with β ∈ R^{k×P} (k
 outputs, P positions after layer L's pool), q = 1 + k·P, and its σ_L(θ, h) = ⟨β, pool(relu(h + b))⟩.
@@ -155,7 +155,7 @@ class Conv(LayerKind):
     def describe(self) -> dict:
         return {**super().describe(), "kind": "conv", "role": self.role, "kernel": self.layer.kernel,
                 "stride": self.layer.stride, "pool": self.layer.pool, "q": self.q, "k": self.k,
-                "sigma": f"pool(relu(h + b))" + (", then <beta, .>" if self.role == "head" else "")}  # fmt: skip
+                "sigma": "pool(relu(h + b))" + (", then <beta, .>" if self.role == "head" else "")}  # fmt: skip
 
     # ---- finite network (the same rules as mf.conv.ConvNetwork) -----------------------------
 
@@ -218,7 +218,7 @@ class Conv(LayerKind):
         _, pull_a = jax.vjp(lambda a: conv_maps(a, kernel, self.layer), inputs)
         return g_w, pull_a(d_h * jnp.asarray(state.mix, d_h.dtype))[0]
 
-    # ---- particles (docs/formal_system.md sec. 7) --------------------------------------------
+    # ---- particles (docs/formal_system.md sec. 8) --------------------------------------------
 
     def theta_law(self) -> Normal:
         """θ's law: the bias an atom at 0 (App. C), and the head's β iid N(beta_mean, beta_std²)."""
@@ -252,7 +252,9 @@ class Conv(LayerKind):
         h, b = sp.Symbol("h", real=True), sp.Symbol("b", real=True)
         pooled = sp.Function("pool")(_act.relu(h + b)) if self.layer.pool else _act.relu(h + b)
         if self.role != "head":
-            return [(Call(f"sigma_{ell}", [b, h]), pooled, "per feature map: relu, then the layer's pool; q = 1")]
+            return [
+                (Call(f"sigma_{ell}", [b, h]), pooled, "per feature map: relu, then the layer's pool; q = 1")
+            ]
         beta = sp.Symbol("beta", real=True)
         rhs = sp.Function("inner")(beta, pooled) / (self.positions if self.fan_in else 1)
         return [(Call(f"sigma_{ell}", [b, beta, h]), rhs,
@@ -269,7 +271,11 @@ class Conv(LayerKind):
         if self.reads_image:
             c = nt.c
             fwd = (nt.h[1][i], sp.Sum(conv(nt.W[1][i, c], nt.x[c]), (c, 1, nt.d)), f"h_1 = W_1 ⊛ x; {note}")
-            grad = (sp.IndexedBase("grad~_{W_1} yhat")[i, c], corr(nt.gh[1][i], nt.x[c]), "= n_1 ∂ŷ/∂W_1[i,c]")
+            grad = (
+                sp.IndexedBase("grad~_{W_1} yhat")[i, c],
+                corr(nt.gh[1][i], nt.x[c]),
+                "= n_1 ∂ŷ/∂W_1[i,c]",
+            )
             return fwd, None, grad
         cc = self._c()
         fwd = (nt.h[ell][j], cc * sp.Sum(conv(nt.W[ell][j, i], nt.sig(ell - 1, i)), (i, 1, nt.n[ell - 1]))
@@ -280,7 +286,7 @@ class Conv(LayerKind):
         return fwd, back, grad
 
     def eq_formal(self, ell, fs):
-        """H_ℓ, B_{ℓ−1}, Δ_{W,ℓ}, G_{f,ℓ} and the Lagrangian evolution, for filters (sec. 7)."""
+        """H_ℓ, B_{ℓ−1}, Δ_{W,ℓ}, G_{f,ℓ} and the Lagrangian evolution, for filters (sec. 8)."""
         conv, conv_t, corr = sp.Function("conv"), sp.Function("conv_T"), sp.Function("corr")
         X, TH, THP = fs.X, fs.TH, fs.THP
         if self.reads_image:
@@ -292,7 +298,11 @@ class Conv(LayerKind):
             return fwd, None, delta, rate, evolve
         g, F, cc = fs.prev_var(ell), fs.F, self._c()
         integrand = cc * conv(fs.Call("f", [TH, g]), fs.Call(f"sigma_{ell - 1}", [TH, fs.H(ell - 1, g)]))
-        fwd = (fs.H(ell, F), fs.Rho(integrand, ell - 1, TH, g), f"ℓ = {ell}; f(θ', g) a filter (the conditional mean)")
+        fwd = (
+            fs.H(ell, F),
+            fs.Rho(integrand, ell - 1, TH, g),
+            f"ℓ = {ell}; f(θ', g) a filter (the conditional mean)",
+        )
         v = fs.var(ell - 1)
         dH = fs.Call(f"Delta_{{H,{ell}}}", [THP, fs.G], [X])
         back = (fs.Call(f"B_{ell - 1}", [TH, v], [X]), fs.Rho(cc * conv_t(fs.Call("g", [TH, v]), dH), ell, THP, fs.G),
