@@ -311,11 +311,7 @@ class Conv(LayerKind):
         delta = (lhs, cc * corr(fs.Call(f"Delta_{{H,{ell}}}", [TH, F], [X]),
                                 fs.Call(f"sigma_{ell - 1}", [THP, fs.H(ell - 1, g)])))  # fmt: skip
         rate = (fs.Call(f"G_{{f,{ell}}}", [TH, F, THP, g]), fs.rate(lhs))
-        prev = [fs.Var(f"theta_{ell - 1}"), fs.W if ell == 2 else fs.Var(f"f_{ell - 1}")]
-        evolve = (fs.Call("d/dt", [fs.Call(f"f_{ell}", prev)]),
-                  fs.Call(f"G_{{f,{ell}}}", [fs.Var(f"theta_{ell}"), fs.Var(f"f_{ell}"), *prev]),
-                  "eq. 49-50, along the characteristics")  # fmt: skip
-        return fwd, back, delta, rate, evolve
+        return fwd, back, delta, rate, fs.f_evolution(ell)
 
 
 def conv_kinds(spec) -> tuple[Conv, ...]:

@@ -74,6 +74,15 @@ class _FormalNotation:
     var = staticmethod(_var)
 
     @staticmethod
+    def f_evolution(ell: int) -> tuple:
+        """d/dt f_ℓ(θ_{ℓ−1}, w or f_{ℓ−1}) = G_{f,ℓ}(...) along the characteristics (App. A eq. 49-50):
+        the Lagrangian row of a layer ℓ ≥ 2 whose incoming weights are a function f_ℓ."""
+        prev = [Var(f"theta_{ell - 1}"), W if ell == 2 else Var(f"f_{ell - 1}")]
+        return (Call("d/dt", [Call(f"f_{ell}", prev)]),
+                Call(f"G_{{f,{ell}}}", [Var(f"theta_{ell}"), Var(f"f_{ell}"), *prev]),
+                "eq. 49-50, along the characteristics")  # fmt: skip
+
+    @staticmethod
     def prev_var(ell: int) -> Var:
         """The state of a layer-(ℓ−1) neuron as the argument of f_ℓ: w for ℓ = 2, g otherwise."""
         return _var(ell - 1) if ell == 2 else G
