@@ -2,10 +2,12 @@
 ``mfspec run`` and ``mfspec limit``, joining the job, the limit's mesh, and who speaks and writes.
 
 A multi-process job runs the same command in every process (JAX's multi-controller model): each
-computes its share of every limit solve (the mesh spans every device of every process), the finite
-sweep is trained by each as it is, and process 0 alone prints, writes results.json, the figure and
-the checkpoints. A process that fails prints its error naming itself and ends at once; its peers,
-waiting on it in a collective, are stopped by JAX's coordination service (its heartbeat).
+computes its share of every limit solve (the mesh spans every device of every process) and its
+share of the finite sweep's (width, seed) runs (``mfspec._sweep_share``), and process 0 alone
+prints, writes results.json, the figure and the checkpoints. A process that fails prints its error
+naming itself and ends at once; a process that stops reporting (killed, or failed) is named by its
+peers, which end with what the job keeps (``mfspec._peers``). A job that succeeds leaves in order
+(``finish``).
 """
 
 from __future__ import annotations
@@ -117,4 +119,12 @@ def failed(args, err: BaseException) -> None:
     from mfspec._distributed import fail
 
     if jax.distributed.is_initialized():
-        fail(f"mfspec {args.command}", err)
+        fail(f"mfspec {args.command}", err, args.heartbeat_timeout or DEFAULT_HEARTBEAT)
+
+
+def finish(args) -> None:
+    """In a joined job that succeeded: leave it in order (``mfspec._peers.end``)."""
+    if getattr(args, "distributed", False):
+        from mfspec._peers import end
+
+        end()

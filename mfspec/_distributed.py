@@ -162,7 +162,9 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
 
     Without arguments JAX detects the job (SLURM, Open MPI, ...); otherwise give all three.
     ``heartbeat_timeout``: seconds after which a silent process is declared dead and the job
-    stopped. Call it before any JAX array exists.
+    stopped, by the survivors' watchers with mfspec's message (``mfspec._peers``: this turns on
+    JAX's recoverability, so that a peer's death is not JAX's fatal abort). Call it before any JAX
+    array exists.
     """
     given = [coordinator, num_processes, process_id]
     if any(v is not None for v in given) and any(v is None for v in given):
@@ -178,10 +180,14 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
             raise ValueError(f"--num-processes {num_processes!r}: must be a positive int")
         if not isinstance(process_id, int) or not 0 <= process_id < num_processes:
             raise ValueError(f"--process-id {process_id!r}: must be in [0, {num_processes})")
+    from mfspec._peers import watch
+
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.config.update("jax_enable_recoverability", True)
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
                                process_id=process_id, heartbeat_timeout_seconds=heartbeat_timeout,
                                initialization_timeout=initialization_timeout)  # fmt: skip
+    watch(heartbeat_timeout)
 
 
 def is_writer() -> bool:
@@ -194,8 +200,15 @@ def process_name() -> str:
     return f"process {jax.process_index()} of {jax.process_count()}"
 
 
-def fail(command: str, err: BaseException) -> int:
+def fail(command: str, err: BaseException, heartbeat_timeout: float = 100) -> int:
     """Report a failed process of a multi-process job, naming it, and end it at once: its peers,
-    blocked in a collective, see it gone (the coordination service's heartbeat) and stop too."""
+    blocked in a collective or waiting for its records, see it gone (``mfspec._peers``) and stop
+    too. A JAX runtime error (not a bad input) can be a peer's death seen first by a collective
+    ("Gloo all-reduce failed: ... Connection reset by peer"): the watcher is given the heartbeat
+    timeout to name the process that stopped, before this one reports its own error."""
+    from mfspec._peers import peer_stopped_within
+
+    if isinstance(err, jax.errors.JaxRuntimeError):
+        peer_stopped_within(heartbeat_timeout + 5)  # does not return if a peer stopped
     print(f"{command}: error in {process_name()} (pid {os.getpid()}): {err}", file=sys.stderr, flush=True)
     os._exit(2)

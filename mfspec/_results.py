@@ -97,12 +97,14 @@ def write_json(path: Path, payload: dict) -> None:
     """Atomic write: a crash mid-write never leaves a truncated results file. In a multi-process
     job (``mfspec run --distributed``) process 0 alone writes; the others compute the same results."""
     from mfspec._distributed import is_writer
+    from mfspec._peers import WRITING
 
     if not is_writer():
         return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=1, allow_nan=False)
-    os.replace(tmp, path)
+    with WRITING:  # a job stopped by a peer's death waits for the write (mfspec._peers)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1, allow_nan=False)
+        os.replace(tmp, path)

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import jax
 
+from mfspec import _peers as peers
 from mfspec._curves import eval_sets_for
 from mfspec._interrupt import interrupt_on_sigterm
 from mfspec._results import SCHEMA_VERSION, curve_record, run_config, spec_config, versions, write_json
 from mfspec._seeds import batchable, train_seeds
 from mfspec._spec import Run, Spec
+from mfspec._sweep_share import Share
 from mfspec._train import train
 from mfspec.conv._spec import ConvSpec
 
@@ -74,14 +76,25 @@ def run_sweep(
     ``batch_seeds=True`` trains the seeds of one width as one vmapped program (``mfspec._seeds``;
     ``mfspec run --batch-seeds``), except for a network that steps one call at a time (the CNN):
     bitwise the curves of one seed at a time on the default spec, the same to roundoff elsewhere
-    (docs/batched_seeds.md).
+    (docs/batched_seeds.md); the seeds are cut over this process's devices when it has several.
+
+    In a multi-process job (``jax.distributed``) each process trains its share of the (width, seed)
+    runs and process 0 gathers them in sweep order and alone writes (``mfspec._sweep_share``); the
+    returned ``results`` holds every curve in process 0, and this process's own in the others.
 
     ``dtype`` (float32 or float64; default: JAX's default float) is the networks' parameter dtype.
     The evaluation samples are drawn as the limit draws them (``limit_record``) and then cast to
     ``dtype``, so finite and limit curves are evaluated on the same points.
     """
     path = None if out is None else Path(out) / "results.json"
-    reuse = {} if path is None or fresh or not path.exists() else finished_curves(path, results)
+    share = Share()
+    reuse: dict = {}
+
+    def read_reuse() -> list:
+        reuse.update({} if path is None or fresh or not path.exists() else finished_curves(path, results))
+        return sorted(reuse)
+
+    reused = set(share.agree(read_reuse))  # process 0 reads the file; every process learns what it kept
     if reuse:
         log(
             f"reusing {len(reuse)} finished curve(s) from {path} ({_names(reuse.values())}); --fresh retrains them"
@@ -92,24 +105,42 @@ def run_sweep(
         eval_sets = jax.tree.map(lambda a: a.astype(dtype), eval_sets)
     total = len(run.widths) * run.seeds * run.iterations
     bar = _progress_bar(total, progress)
+    todo = [(wi, s) for wi, w in enumerate(run.widths) for s in range(run.seeds) if _key(w, s) not in reused]
+    mine = share.mine(todo)
+    if not share.alone:
+        log(f"process {share.me} of {share.n} trains {len(mine)} of the {len(todo)} run(s) to train")
     try:
         with interrupt_on_sigterm() as stop:
             for wi, width in enumerate(run.widths):
                 stop.check()
-                todo = [s for s in range(run.seeds) if _key(width, s) not in reuse]
-                if len(todo) > 1 and batch_seeds:
-                    trained = _train_width(spec, run, width, wi, todo, base, eval_sets, dtype, bar, log)
+                ours = [s for s in range(run.seeds) if (wi, s) in mine]
+                if len(ours) > 1 and batch_seeds:
+                    trained = _train_width(spec, run, width, wi, ours, base, eval_sets, dtype, bar, log)
                 else:
                     trained = {}
                 for s in range(run.seeds):
-                    kept = reuse.get(_key(width, s)) or trained.get(s)
-                    if kept is None:
-                        kept = _train_one(spec, run, width, wi, s, base, eval_sets, dtype, bar, log)
-                    elif s not in trained:
+                    if _key(width, s) in reused:
+                        kept = reuse.get(_key(width, s))  # only process 0 holds the records
+                        bar.update(run.iterations if kept else 0)
+                    elif (wi, s) in mine:
+                        kept = trained.get(s) or _train_one(
+                            spec, run, width, wi, s, base, eval_sets, dtype, bar, log
+                        )
+                        share.publish((wi, s), kept)
+                    elif share.me == 0:  # trained by another process of the job
+                        kept = share.collect((wi, s), stop.check)
                         bar.update(run.iterations)
+                    else:
+                        kept = None
+                    if kept is None:
+                        continue
                     results["curves"].append(kept)
                     if out is not None:
                         write_json(path, results)
+                        done = sum(c["kind"] == "finite" for c in results["curves"])
+                        peers.keep(
+                            f"{done} finished curve(s) kept in {path}; rerun the same command to train the rest"
+                        )
                     stop.check()
     except KeyboardInterrupt:
         bar.close()

@@ -205,7 +205,7 @@ def cmd_run(args) -> int:
     start = time.perf_counter()
     results = new_results(spec, run, spec_file=str(sf.path), preset=args.preset, seed=args.seed)
     results["variant"], results["dtype"] = args.variant, str(dtype)
-    # Every process trains the same sweep; write_json lets process 0 alone write it.
+    # Each process trains its share of the sweep; process 0 gathers it and alone writes it.
     run_sweep(spec, run, results=results, out=out, seed=args.seed, dtype=dtype, progress=jobs.progress(args),
               fresh=args.fresh, batch_seeds=args.batch_seeds)  # fmt: skip
     if not args.no_limit:
@@ -221,8 +221,13 @@ def cmd_run(args) -> int:
 def _add_limit(spec, run, results, args, resolution, dtype, out: Path) -> None:
     """Solve the limit on the sweep's evaluation grid and append it, with its error bar. Its solves
     checkpoint under ``out/limit_checkpoints`` until all are done: a rerun resumes them."""
+    from mfspec import _peers
     from mfspec._limit_run import limit_record
 
+    if "nothing finished" in _peers.kept():
+        _peers.keep(f"no finished curve; a rerun resumes the limit from {out / 'limit_checkpoints'}")
+    else:
+        _peers.keep(f"{_peers.kept()}; a rerun resumes the limit from {out / 'limit_checkpoints'}")
     rec = limit_record(spec, run, seed=args.seed, dtype=dtype, resolution=resolution,
                        checkpoints=out / "limit_checkpoints", progress=jobs.progress(args),
                        mesh=getattr(args, "mesh", None))  # fmt: skip
@@ -321,7 +326,9 @@ def main(argv: list[str] | None = None) -> int:
     p_ver.set_defaults(func=cmd_verify)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        jobs.finish(args)
+        return code
     except (ValueError, TypeError, FileNotFoundError) as err:
         jobs.failed(args, err)  # a process of a multi-process job: named, and ended here
         print(f"mfspec {args.command}: error: {err}", file=sys.stderr)

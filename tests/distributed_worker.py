@@ -58,6 +58,9 @@ def main() -> None:
         rank = "" if is_writer() else f".{jax.process_index()}"
         np.savez(args.out.parent / f"{args.out.stem}_{k}{rank}.npz", devices=jax.device_count(),
                  steps=sol.num_steps, method=sol.method, **sol.curve.metrics)  # fmt: skip
+    from mfspec._peers import end
+
+    end()  # leave the job in order: process 0, which hosts the coordination service, last
 
 
 if __name__ == "__main__":

@@ -5,10 +5,16 @@ batching code. Claims: on the default spec, bitwise equality of every curve and 
 parameter (float64 and float32, several compiled chunks, and through ``mfspec run``'s sweep); on
 every layer kind of the test catalogue, agreement to 1e-12 relative over 40 steps — XLA:CPU does
 not promise the same rounding in a batched program, and for some architectures (local layers,
-some heads) the last bit differs (docs/batched_seeds.md); and a diverging seed stops as alone.
+some heads) the last bit differs (docs/batched_seeds.md); a diverging seed stops as alone; and the
+seeds cut over 2 forced host devices give the one-device curves bitwise (default spec).
 """
 
 from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +27,7 @@ from mfspec._seeds import train_seeds
 from mfspec._sweep import new_results, run_sweep
 
 CATALOGUE = catalogue()
+WORKER = Path(__file__).with_name("seeds_worker.py")
 
 
 def _same(alone, together, rtol=0.0):
@@ -93,3 +100,31 @@ def test_the_sweep_batches_seeds_without_changing_a_bit():
     for alone, together in zip(*curves, strict=True):
         assert (alone["width"], alone["seed"]) == (together["width"], together["seed"])
         assert alone["metrics"] == together["metrics"]
+
+
+def _sweep_on_devices(devices: int, dtype: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(devices), dtype, "default"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", pytest.param("float32", marks=pytest.mark.slow)])
+def test_seeds_cut_over_two_host_devices_are_bitwise_one_device(dtype):
+    """The batched sweep (2 widths x 3 seeds: an odd count, so one padded seed) on 2 forced host
+    devices gives every curve of the same sweep on one device, to the last bit, and its carries
+    did span both devices (one on one device)."""
+    procs = {d: _sweep_on_devices(d, dtype) for d in (1, 2)}
+    got = {}
+    for d, p in procs.items():
+        out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err[-3000:]
+        got[d] = json.loads(out.splitlines()[-1])
+    one, two = got[1], got[2]
+    assert (one["devices"], one["spans"], two["devices"], two["spans"]) == (1, [1], 2, [2])
+    assert len(one["curves"]) == len(two["curves"]) == 6
+    for a, b in zip(one["curves"], two["curves"], strict=True):
+        assert (a["width"], a["seed"], b["batched_seeds"]) == (b["width"], b["seed"], 3)
+        assert a["metrics"] == b["metrics"], (a["width"], a["seed"])
