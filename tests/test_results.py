@@ -115,7 +115,9 @@ def test_cnn_run_is_valid(cnn_run):
     _validator().validate(data)
     assert data["config"]["spec"]["kind"] == "cnn"
     res = mf.load_results(cnn_run)
-    assert res.limit() is None and len(res.finite()) == 1
+    assert len(res.finite()) == 1 and res.limit() is not None  # the CNN's limit (layer kinds "conv")
+    limit = next(c for c in data["curves"] if c["kind"] == "limit")
+    assert limit["method"] == "particles" and limit["replicates"] == 2
 
 
 # --- malformed files are rejected ----------------------------------------------------------------
