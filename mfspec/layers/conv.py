@@ -105,7 +105,7 @@ class Conv(LayerKind):
     Fields:
         layer: the ``ConvLayer`` (Table 1's row).
         role: "first" (reads the image), "hidden" (ℓ ≥ 2) or "head" (ℓ = L ≥ 2 or the only layer
-            when it is also the first: see ``first``).
+            when it is also the first: see ``reads_image``).
         input_shape: (d, H, W) of the image (layer 1) — used to read flat inputs.
         outputs, positions: k and P of the head (1 elsewhere).
         fan_in: divide layer ℓ ≥ 2's sum by s² and the head's by P as well (``ConvSpec.fan_in``).
@@ -220,7 +220,7 @@ class Conv(LayerKind):
 
     # ---- particles (docs/formal_system.md sec. 8) --------------------------------------------
 
-    def theta_law(self) -> Normal:
+    def bias_and_beta_law(self) -> Normal:
         """θ's law: the bias an atom at 0 (App. C), and the head's β iid N(beta_mean, beta_std²)."""
         extra = self.q - 1
         return Normal((0.0,) + (self.beta_mean,) * extra, (0.0,) + (self.beta_std,) * extra)
@@ -237,11 +237,11 @@ class Conv(LayerKind):
             else:
                 z = np.asarray(jax.random.normal(ctx.key_for(0)(), (m, s * s * d)), np.float64)
             w = self.weight_mean + self.weight_std * z.reshape(m, s, s, d)
-            theta = np.tile(self.theta_law().mean, (m, 1))
+            theta = np.tile(self.bias_and_beta_law().mean, (m, 1))
             if self.role == "head":  # a one-layer CNN: β needs points too, jointly with the filter
                 theta[:, 1:] = self.beta_mean + self.beta_std * sobol_normal(self.q - 1, m, ctx.seed + 1)
             return LayerState(as_(w), as_(theta), as_(np.full(m, 1.0 / m)))
-        th, pi = theta_particles(self.theta_law(), self.q, ell, ctx)
+        th, pi = theta_particles(self.bias_and_beta_law(), self.q, ell, ctx)
         w = np.full((len(th), prev.size, s, s), self.weight_mean)
         return LayerState(as_(w), as_(th), as_(pi))
 
