@@ -14,7 +14,6 @@ Forced host devices (``--xla_force_host_platform_device_count``) must be set bef
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -22,18 +21,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from jobs import free_port, kill_process_1
 
 from mfspec.cli import main
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 RTOL = 1e-10
 SPECS = ("isotropic", "classification")  # the default spec (radial), a finite dataset (particles)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def _worker(out: Path, spec: str, *more: str) -> subprocess.Popen:
@@ -82,7 +76,7 @@ def test_two_host_devices_give_the_one_device_curve(spec, references, tmp_path):
 def test_two_processes_give_the_one_process_curve(spec, references, tmp_path):
     """2 processes over gloo, checkpointed every 7 steps (process 0 alone writes the file): both end
     with the one-process curve."""
-    coord = f"localhost:{_free_port()}"
+    coord = f"localhost:{free_port()}"
     procs = [
         _worker(tmp_path / "mp.npz", spec, "--coordinator", coord, "--num-processes", "2", "--process-id",
                 str(i), "--checkpoint", str(tmp_path / "ck.npz"))
@@ -104,7 +98,7 @@ def _cli(tmp_path: Path, coord: str, i: int, *more: str) -> subprocess.Popen:
 def test_cli_two_processes_writes_once(tmp_path):
     """``mfspec limit --distributed`` on 2 processes: process 0 writes results.json and the figure, and
     says so; process 1 is silent and writes nothing of its own."""
-    coord = f"localhost:{_free_port()}"
+    coord = f"localhost:{free_port()}"
     procs = [_cli(tmp_path, coord, i, "--limit-dt", "0.05", "--limit-replicates", "2") for i in range(2)]
     errs = [p.communicate(timeout=180)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errs[0][-2000:] + errs[1][-2000:]
@@ -117,7 +111,7 @@ def test_killed_process_stops_the_job(tmp_path):
     """Process 1 killed (SIGKILL) mid-solve: process 0, waiting on it in a collective, ends within
     the heartbeat timeout (3 s here) with mfspec's message naming the process that stopped and
     where the limit resumes from (mfspec/_peers.py), not JAX's fatal abort."""
-    coord = f"localhost:{_free_port()}"
+    coord = f"localhost:{free_port()}"
     procs = [_cli(tmp_path, coord, i, "--limit-dt", "0.0005", "--heartbeat-timeout", "3") for i in range(2)]
     try:
         deadline = time.monotonic() + 120
@@ -126,10 +120,7 @@ def test_killed_process_stops_the_job(tmp_path):
             assert time.monotonic() < deadline and procs[0].poll() is None, seen[-2000:]
             seen += procs[0].stderr.readline()
         time.sleep(2)  # inside the solve's collectives
-        procs[1].kill()
-        killed = time.monotonic()
-        _, err = procs[0].communicate(timeout=60)
-        stopped = time.monotonic() - killed
+        err, stopped = kill_process_1(procs)
     finally:
         for p in procs:
             p.kill()

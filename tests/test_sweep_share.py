@@ -12,13 +12,13 @@ through a coordinator on localhost.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from jobs import free_port, kill_process_1
 
 import mfspec as mf
 
@@ -26,12 +26,6 @@ RUNS = {
     "isotropic_gaussians": ["--preset", "tiny", "--widths", "6", "9", "--seeds", "3", "--batch-seeds"],
     "digits": ["--preset", "tiny", "--widths", "6", "8", "--seeds", "3"],
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("localhost", 0))
-        return s.getsockname()[1]
 
 
 def _run(spec: str, out: Path, *flags: str, job: tuple[str, int] | None = None) -> subprocess.Popen:
@@ -48,7 +42,7 @@ def _finite(out: Path) -> list[dict]:
 @pytest.mark.parametrize("spec", sorted(RUNS))
 def test_two_processes_share_the_sweep_and_gather_the_one_process_curves(spec, tmp_path):
     flags = [*RUNS[spec], "--dtype", "float64"]
-    coord = f"localhost:{_free_port()}"
+    coord = f"localhost:{free_port()}"
     procs = [_run(spec, tmp_path / "one", *flags)]
     procs += [_run(spec, tmp_path / "two", *flags, job=(coord, i)) for i in range(2)]
     errs = [p.communicate(timeout=240)[1] for p in procs]
@@ -71,7 +65,7 @@ def test_a_killed_process_ends_the_job_naming_it_and_keeps_the_finished_curves(t
     """Process 1 killed (SIGKILL) once process 0 has written a curve: process 0, waiting for process
     1's records, ends within the heartbeat timeout (3 s) with status 3 and mfspec's message naming
     process 1 and the file that keeps the finished curves, which is a readable results file."""
-    coord = f"localhost:{_free_port()}"
+    coord = f"localhost:{free_port()}"
     flags = ["--preset", "default", "--widths", "30", "60", "--seeds", "2", "--heartbeat-timeout", "3"]
     procs = [_run("isotropic_gaussians", tmp_path, *flags, job=(coord, i)) for i in range(2)]
     try:
@@ -79,10 +73,7 @@ def test_a_killed_process_ends_the_job_naming_it_and_keeps_the_finished_curves(t
         while not (tmp_path / "results.json").exists():
             assert time.monotonic() < deadline and procs[0].poll() is None, procs[0].stderr.read()[-3000:]
             time.sleep(0.1)
-        procs[1].kill()
-        killed = time.monotonic()
-        _, err = procs[0].communicate(timeout=60)
-        stopped = time.monotonic() - killed
+        err, stopped = kill_process_1(procs)
     finally:
         for p in procs:
             p.kill()

@@ -47,9 +47,6 @@ class ConvLimitSpec:
     def output_bias(self) -> bool:
         return self.readout.bias
 
-    def network(self, widths, key, dtype=None):
-        return self.conv.network(widths, key, dtype=dtype)
-
 
 def limit_spec(spec) -> ConvLimitSpec:
     """The ``ConvLimitSpec`` of a ``ConvSpec`` (b_out, when trained, starts at 0 as every bias)."""
