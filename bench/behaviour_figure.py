@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfspec._curves import eval_iterations
+from mfspec.finite.curves import eval_iterations
 
 ENTRY = "default/main/default"
 ITERATIONS, NUM_EVALS, ALPHA = 10_000, 30, 1e-3  # the default preset of spec/isotropic_gaussians.py

@@ -34,10 +34,10 @@ def _finite_hex(spec, run) -> list[dict]:
     import jax
 
     import mfspec as mf
-    from mfspec._sweep import eval_sets_for, run_keys
+    from mfspec.run.sweep import run_keys
 
     base = jax.random.PRNGKey(0)
-    eval_sets = eval_sets_for(spec, run, base)
+    eval_sets = mf.eval_sets_for(spec, run, base)
     out = []
     for wi, width in enumerate(run.widths):
         for s in range(run.seeds):
@@ -52,12 +52,11 @@ def _finite_hex(spec, run) -> list[dict]:
 def _limit_hex(spec, run, dtype) -> dict:
     import jax
 
-    from mfspec._limit_run import solve_default_limit
-    from mfspec._sweep import eval_sets_for
+    import mfspec as mf
 
-    eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(0))
-    sol = solve_default_limit(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets,
-                              dtype=dtype, resolution=run.limit)  # fmt: skip
+    eval_sets = mf.eval_sets_for(spec, run, jax.random.PRNGKey(0))
+    sol = mf.solve_limit(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets,
+                         dtype=dtype, resolution=run.limit)  # fmt: skip
     return {"metrics": _hex(sol.curve), "seconds": sol.seconds}
 
 
@@ -68,7 +67,7 @@ def write(path: Path, *, x64: bool, default: bool, only: list[str] | None) -> No
     import jax.numpy as jnp
 
     import mfspec as mf
-    from mfspec._specfile import bundled_specs, load_spec_file
+    from mfspec.run.specfile import bundled_specs, load_spec_file
 
     dtype = jnp.float64 if x64 else jnp.float32
     snap: dict = {"x64": x64, "entries": {}}
@@ -82,8 +81,7 @@ def write(path: Path, *, x64: bool, default: bool, only: list[str] | None) -> No
                 key = f"{name}/{variant or 'main'}/tiny"
                 start = time.perf_counter()
                 entry = {"finite": _finite_hex(spec, sf.preset("tiny"))}
-                if isinstance(spec, mf.Spec):
-                    entry["limit"] = _limit_hex(spec, sf.preset("tiny"), dtype)
+                entry["limit"] = _limit_hex(spec, sf.preset("tiny"), dtype)
                 snap["entries"][key] = entry
                 print(f"{key}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
         if default:

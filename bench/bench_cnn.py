@@ -17,7 +17,7 @@ subprocess, so its peak resident memory (``ru_maxrss``) is its own. Per width:
 - XLA's memory analysis of that compiled step: arguments, outputs, temporaries (the working set of
   the forward and backward passes);
 - at the widths in ``--scan-widths``: steps/s of the same training inside ``lax.scan`` (the
-  trainer's path for the fully connected net), which ``ConvNetwork.scan_steps = False`` avoids.
+  trainer's path for the fully connected net), which ``Conv.scan_steps = False`` avoids.
 
 Writes ``bench/results/cnn_sweep.json`` and prints a table.
 """
@@ -71,7 +71,7 @@ def worker(width: int, data: Path, seconds: float, scan: bool) -> dict:
     import jax.numpy as jnp
 
     import mfspec as mf
-    from mfspec._train import _sgd_step
+    from mfspec.finite.train import _sgd_step
 
     spec = mf.conv.ConvSpec(
         name="cnn_bench", data=mf.data.cifar10(data), loss=mf.loss.cross_entropy, lr=mf.lr.annealed(0.08)

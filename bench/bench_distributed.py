@@ -1,4 +1,4 @@
-"""The digits limit on 1 vs 2 processes, one thread each (mfspec/_distributed.py).
+"""The digits limit on 1 vs 2 processes, one thread each (mfspec/limit/mesh.py, mfspec/common/processes.py).
 
     python bench/bench_distributed.py      # ~3 min on 2 cores; writes results/distributed.json
 
@@ -58,7 +58,8 @@ def worker(coordinator: str | None, nproc: int, pid: int, core: int, result: Pat
     os.sched_setaffinity(0, {core})
     import jax
 
-    from mfspec._distributed import initialize, limit_mesh, sharded_solve_inputs
+    from mfspec.common.processes import initialize
+    from mfspec.limit.mesh import limit_mesh, sharded_solve_inputs
 
     if coordinator is not None:
         initialize(coordinator, nproc, pid, initialization_timeout=60)
@@ -66,14 +67,14 @@ def worker(coordinator: str | None, nproc: int, pid: int, core: int, result: Pat
     import numpy as np
 
     import mfspec as mf
-    from mfspec._expectation import data_expectation
-    from mfspec._formal import FormalSystem
-    from mfspec._limit import packed_vector_field
-    from mfspec._particles import spec_particles
-    from mfspec._state import pack
+    from mfspec.limit.expectation import data_expectation
+    from mfspec.limit.formal import FormalSystem
+    from mfspec.limit.particles import spec_particles
+    from mfspec.limit.solve import packed_vector_field
+    from mfspec.network.particles import pack
 
     spec = mf.load_spec_file("digits").variant(None)
-    res = mf.Resolution()
+    res = mf.Resolution(dt=DT)
     y0 = spec_particles(spec, resolution=res, dtype=jnp.float32)
     batch = data_expectation(spec, dtype=jnp.float32)
     system = FormalSystem.from_spec(spec)
@@ -92,7 +93,7 @@ def worker(coordinator: str | None, nproc: int, pid: int, core: int, result: Pat
         rates(0.0, y, args).block_until_ready()
         times.append(time.perf_counter() - start)
     start = time.perf_counter()
-    sol = mf.solve_limit(spec, iterations=ITERATIONS, dt=DT, resolution=res, mesh=mesh, eval_samples=2000)
+    sol = mf.solve_limit(spec, iterations=ITERATIONS, resolution=res, mesh=mesh, eval_samples=2000)
     solve = time.perf_counter() - start
     if jax.process_index() == 0:
         result.write_text(json.dumps({

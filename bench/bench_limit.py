@@ -22,19 +22,20 @@ import jax.numpy as jnp
 import numpy as np
 
 import mfspec as mf
-from mfspec._limit import is_smooth
-from mfspec._specfile import load_spec_file
-from mfspec._sweep import eval_sets_for, run_keys
+from mfspec.finite.curves import eval_sets_for
+from mfspec.limit.stepping import is_smooth
+from mfspec.run.specfile import load_spec_file
+from mfspec.run.sweep import run_keys
 
 jax.config.update("jax_enable_x64", True)
 OUT = Path(__file__).parent / "results"
 
 
 def timed_limit(spec, res, *, iterations, num_evals, eval_sets, dtype):
-    mf.solve_default_limit(
+    mf.solve_limit(
         spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets, resolution=res, dtype=dtype
     )  # fmt: skip  (compile)
-    sol = mf.solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets,
+    sol = mf.solve_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets,
                                  resolution=res, dtype=dtype)  # fmt: skip
     return sol
 
@@ -74,8 +75,8 @@ def bench(spec, *, iterations, num_evals, eval_samples, width) -> dict:
             "θ nodes 12": mf.Resolution(theta_nodes=12),
         }
     t0 = time.perf_counter()
-    ref = mf.solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=ev64,
-                                 resolution=ref_res, dtype=jnp.float64, rtol=1e-8, atol=1e-10)  # fmt: skip
+    ref = mf.solve_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=ev64,
+                                 resolution=ref_res, dtype=jnp.float64, stepping=mf.Stepping(rtol=1e-8, atol=1e-10))  # fmt: skip
     rows = {"reference": {"resolution": repr(ref_res), "seconds_incl_compile": time.perf_counter() - t0}}
     for name, res in candidates.items():
         sol = timed_limit(

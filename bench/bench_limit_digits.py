@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 import mfspec as mf
-from mfspec._sweep import eval_sets_for
+from mfspec.finite.curves import eval_sets_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).parent / "results" / "digits_limit_factors.json"
@@ -47,7 +47,7 @@ def main() -> None:
     curves, seconds = {}, {}
     for name, res in candidates.items():
         start = time.perf_counter()
-        sol = mf.solve_default_limit(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=ev,
+        sol = mf.solve_limit(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=ev,
                                      resolution=res)  # fmt: skip
         seconds[name] = time.perf_counter() - start
         curves[name] = {k: np.asarray(v).tolist() for k, v in sol.curve.metrics.items()}

@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 
 import mfspec as mf
-from mfspec._expectation import data_expectation
-from mfspec._formal import FormalSystem
+from mfspec.limit.expectation import data_expectation
+from mfspec.limit.formal import FormalSystem
 
 OUT = Path(__file__).parent / "results" / "rates_peak.json"
 

@@ -3,7 +3,7 @@
 The issue's measure: ``mfspec run``'s sweep on the default spec at n = 50, 20,000 steps, with 1, 2
 and 8 seeds; the marginal cost of 7 more seeds (8 − 1) over that of one more (2 − 1), and the
 seconds per seed at 8 seeds (throughput). Three paths: sequential (one seed after another,
-``batch_seeds=False``), batched on one device (``mfspec._seeds``), and batched with the seed axis
+``batch_seeds=False``), batched on one device (``mfspec.finite.seeds``), and batched with the seed axis
 cut over 2 XLA host devices (``--xla_force_host_platform_device_count=2``). Then the default
 preset's ``mfspec run --no-limit`` (the whole sweep, limit skipped) before (sequential, one device)
 and after (``--batch-seeds`` on 2 host devices). Each configuration runs in a fresh process
@@ -28,7 +28,7 @@ OUT = Path(__file__).parent / "results" / "seeds.json"
 ONE = """
 import sys, time
 import mfspec as mf
-from mfspec._sweep import new_results, run_sweep
+from mfspec.run.sweep import new_results, run_sweep
 sf = mf.load_spec_file("isotropic_gaussians")
 run = mf.Run(widths=(50,), seeds=int(sys.argv[1]), iterations=20_000, num_evals=30, eval_samples=2000)
 res = new_results(sf.spec, run, spec_file=None, preset=None, seed=0)

@@ -63,9 +63,8 @@ def dots_only_step(a0, ws):
 def real_step_rate(n: int, steps: int = 200, reps: int = 3) -> float:
     """Steps/s of mfspec's own SGD step (``_train._sgd_step``, data draws included) on the default
     spec at width n, in a bare ``lax.scan`` (no evaluation branch), compile excluded."""
-    from mfspec._network import params
-    from mfspec._specfile import load_spec_file
-    from mfspec._train import _sgd_step
+    from mfspec.finite.train import _sgd_step
+    from mfspec.run.specfile import load_spec_file
 
     spec = load_spec_file("isotropic_gaussians").spec
     net = spec.network(spec.widths(n), jax.random.PRNGKey(0), dtype=jnp.float32)
@@ -75,7 +74,7 @@ def real_step_rate(n: int, steps: int = 200, reps: int = 3) -> float:
     def run(p):
         return jax.lax.scan(lambda p, k: (_sgd_step(spec, net, p, key, k)[0], None), p, jnp.arange(steps))[0]
 
-    p0 = params(net)
+    p0 = net.params()
     jax.block_until_ready(run(p0))
     return steps / _best_time(lambda: jax.block_until_ready(run(p0)), reps)
 

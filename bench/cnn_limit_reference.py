@@ -31,8 +31,8 @@ def solve(variant: str, r: int, m1: int, qmc: int, dt: float) -> None:
     import jax
 
     import mfspec as mf
-    from mfspec._curves import eval_sets_for
-    from mfspec._error_bar import replicate_keys
+    from mfspec.finite.curves import eval_sets_for
+    from mfspec.limit.error_bar import replicate_keys
 
     sf = mf.load_spec_file("learnable_cifar_cnn")
     spec, run = sf.variant(variant), sf.preset("paper")
@@ -42,7 +42,7 @@ def solve(variant: str, r: int, m1: int, qmc: int, dt: float) -> None:
     start, load = time.perf_counter(), os.getloadavg()
     particles = mf.spec_particles(spec, points, resolution=res)
     sol = mf.solve_limit(spec, iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets,
-                         resolution=res, particles=particles, data_key=data)  # fmt: skip
+                         resolution=res, start=mf.Start(particles=particles, data_key=data))  # fmt: skip
     out = {"variant": variant, "replicate": r, "m1": m1, "qmc_points": qmc, "dt": dt,
            "seconds": time.perf_counter() - start, "load_average": [load, os.getloadavg()],
            "iteration": sol.curve.iterations.tolist(), "metrics": {k: v.tolist() for k, v in sol.curve.metrics.items()}}  # fmt: skip

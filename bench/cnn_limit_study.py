@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mfspec._curves import Curve
+from mfspec.finite.curves import Curve
 from mfspec.testing import reports_against
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,9 +30,9 @@ jax.config.update("jax_enable_x64", True)
 import numpy as np  # noqa: E402
 
 import mfspec as mf  # noqa: E402
-from mfspec._curves import eval_sets_for  # noqa: E402
-from mfspec._error_bar import limit_estimate, replicate_keys  # noqa: E402
-from mfspec._limit_run import population_metrics  # noqa: E402
+from mfspec.finite.curves import eval_sets_for  # noqa: E402
+from mfspec.limit.error_bar import limit_estimate, replicate_keys  # noqa: E402
+from mfspec.run.limit_record import population_metrics  # noqa: E402
 
 
 def tau2_3() -> dict:
@@ -69,7 +69,9 @@ def asymmetric() -> dict:
         points, data = replicate_keys(99, r)
         particles = mf.spec_particles(spec, points, resolution=fine)
         refs.append(
-            mf.solve_limit(spec, resolution=fine, particles=particles, data_key=data, **kw).curve.metrics
+            mf.solve_limit(
+                spec, resolution=fine, start=mf.Start(particles=particles, data_key=data), **kw
+            ).curve.metrics
         )
     out = {"t": est.curve.t.tolist(), "seconds_default_estimate": seconds, "metrics": {}}
     for name in est.curve.metrics:

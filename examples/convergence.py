@@ -18,8 +18,8 @@ import jax
 import numpy as np
 
 import mfspec as mf
-from mfspec._specfile import load_spec_file
-from mfspec._sweep import eval_sets_for
+from mfspec.finite.curves import eval_sets_for
+from mfspec.run.specfile import load_spec_file
 from mfspec.testing import convergence_reports
 
 OUT = Path(__file__).parent / "out"
@@ -30,7 +30,7 @@ def study(spec: mf.Spec, *, widths, seeds, iterations, num_evals, eval_samples) 
     run = mf.Run(widths=tuple(widths), seeds=seeds, iterations=iterations, num_evals=num_evals,
                  eval_samples=eval_samples)  # fmt: skip
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(0))
-    limit = mf.solve_default_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets)
+    limit = mf.solve_limit(spec, iterations=iterations, num_evals=num_evals, eval_sets=eval_sets)
     out = {"spec": spec.name, "widths": list(widths), "seeds": seeds, "iterations": iterations,
            "alpha": spec.lr.alpha, "eval_samples": eval_samples, "limit_seconds": limit.seconds, "metrics": {}}  # fmt: skip
     reports = convergence_reports(spec, widths=widths, seeds=seeds, iterations=iterations, num_evals=num_evals,

@@ -30,7 +30,7 @@ import numpy as np
 import sympy as sp
 
 import mfspec as mf
-from mfspec._curves import eval_sets_for
+from mfspec.finite.curves import eval_sets_for
 from mfspec.testing import finite_curves, reports_against
 
 OUT = Path(__file__).parent / "out"

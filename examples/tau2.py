@@ -24,7 +24,8 @@ import jax
 import numpy as np
 
 import mfspec as mf
-from mfspec._sweep import eval_sets_for, run_keys
+from mfspec.finite.curves import eval_sets_for
+from mfspec.run.sweep import run_keys
 
 OUT = Path(__file__).parent / "out"
 
@@ -61,7 +62,7 @@ def main() -> None:
     base = jax.random.PRNGKey(0)
     ev = eval_sets_for(specs["A (tau2=0.1)"], run, base)
     limits = {
-        k: mf.solve_default_limit(s, iterations=args.iterations, num_evals=args.num_evals, eval_sets=ev).curve
+        k: mf.solve_limit(s, iterations=args.iterations, num_evals=args.num_evals, eval_sets=ev).curve
         for k, s in specs.items()
         if k != "B (W noise 3, beta 0.1)"
     }

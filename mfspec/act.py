@@ -21,7 +21,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import sympy as sp
 
-from mfspec._sym import to_jax
+from mfspec.common.sympy_jax import to_jax
 
 _z = sp.Symbol("z", real=True)
 
@@ -138,7 +138,7 @@ class Activation(eqx.Module):
 
         β_1..β_k are k distinct θ components, each output is linear in its own β_c, and φ — the same
         for every output — depends on neither β (``mf.head``: β φ(h + b), φ = φ(h + b) with θ' = b).
-        Such a head's readout and its pullback are matrix products (``mfspec.layers._head``).
+        Such a head's readout and its pullback are matrix products (``mfspec.layers._pullbacks``).
         ``None`` when σ does not factor this way.
         """
         return self._split

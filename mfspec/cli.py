@@ -8,12 +8,26 @@ mfspec run|limit ... --distributed [--coordinator HOST:PORT --num-processes N --
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from mfspec import _cli_jobs as jobs
-from mfspec._specfile import DEFAULT_SPEC, load_spec_file
+import jax
+
+from mfspec.checks.verify import verify
+from mfspec.common import peers
+from mfspec.limit.cost import check_fits
+from mfspec.limit.resolution import Resolution
+from mfspec.limit.solve import check_limit_ready
+from mfspec.run import jobs
+from mfspec.run.figure import plot_results
+from mfspec.run.limit_record import limit_record
+from mfspec.run.preset import Run
+from mfspec.run.results import write_json
+from mfspec.run.specfile import DEFAULT_SPEC, load_spec_file
+from mfspec.run.sweep import new_results, run_sweep
+from mfspec.symbolic import equations_text
 
 _DTYPES = ("float32", "float64")
 
@@ -99,8 +113,6 @@ def _add_resolution(p: argparse.ArgumentParser) -> None:
 def _run_overrides(args) -> dict:
     """The preset fields given on the command line, each checked by ``mf.Run`` (a ValueError naming
     the flag and the value). The one place where flags override a preset: run and limit agree."""
-    from mfspec._spec import Run
-
     changes = {}
     for field, flag in _RUN_FLAGS.items():
         value = getattr(args, field, None)  # `mfspec limit` has no --widths / --seeds
@@ -126,8 +138,6 @@ def _resolution_flags(args) -> dict:
 
 def _check_resolution_flags(args) -> None:
     """Each --limit-* value given, checked by ``mf.Resolution`` (a ValueError naming the flag)."""
-    from mfspec._resolution import Resolution
-
     for field, (flag, value) in _resolution_flags(args).items():
         if value is not None:
             try:
@@ -138,8 +148,6 @@ def _check_resolution_flags(args) -> None:
 
 def _resolution(args, run):
     """The run's limit ``Resolution`` with the --limit-* flags applied."""
-    import dataclasses
-
     _check_resolution_flags(args)
     given = {f: v for f, (_, v) in _resolution_flags(args).items() if v is not None}
     return dataclasses.replace(run.limit, **given)
@@ -148,8 +156,6 @@ def _resolution(args, run):
 def _dtype(name: str | None):
     """The JAX float type named by --dtype (None: JAX's default, float32 unless x64 mode is on);
     float64 turns on x64 mode, so call this before any JAX array exists (before the spec file runs)."""
-    import jax
-
     if name is None:
         return jax.dtypes.canonicalize_dtype(jax.numpy.float64)  # float64 iff x64 mode is on
     if name not in _DTYPES:
@@ -165,11 +171,6 @@ def _prepare(args, command: str):
     Every flag is checked first, then the dtype is set, then the spec file runs (it may load data)
     and the preset is overridden: a bad value fails before any compute.
     """
-    import dataclasses
-
-    from mfspec._limit import check_limit_ready
-    from mfspec._limit_cost import check_fits
-
     changes = _run_overrides(args)
     _check_resolution_flags(args)
     jobs.check_flags(args)
@@ -192,10 +193,6 @@ def _prepare(args, command: str):
 
 
 def cmd_run(args) -> int:
-    from mfspec._figure import plot_results
-    from mfspec._results import write_json
-    from mfspec._sweep import new_results, run_sweep
-
     sf, spec, run, resolution, dtype = _prepare(args, "run")
     out = args.out or Path("runs") / spec.name
     jobs.say(
@@ -221,13 +218,10 @@ def cmd_run(args) -> int:
 def _add_limit(spec, run, results, args, resolution, dtype, out: Path) -> None:
     """Solve the limit on the sweep's evaluation grid and append it, with its error bar. Its solves
     checkpoint under ``out/limit_checkpoints`` until all are done: a rerun resumes them."""
-    from mfspec import _peers
-    from mfspec._limit_run import limit_record
-
-    if "nothing finished" in _peers.kept():
-        _peers.keep(f"no finished curve; a rerun resumes the limit from {out / 'limit_checkpoints'}")
+    if "nothing finished" in peers.kept():
+        peers.keep(f"no finished curve; a rerun resumes the limit from {out / 'limit_checkpoints'}")
     else:
-        _peers.keep(f"{_peers.kept()}; a rerun resumes the limit from {out / 'limit_checkpoints'}")
+        peers.keep(f"{peers.kept()}; a rerun resumes the limit from {out / 'limit_checkpoints'}")
     rec = limit_record(spec, run, seed=args.seed, dtype=dtype, resolution=resolution,
                        checkpoints=out / "limit_checkpoints", progress=jobs.progress(args),
                        mesh=getattr(args, "mesh", None))  # fmt: skip
@@ -241,10 +235,6 @@ def _add_limit(spec, run, results, args, resolution, dtype, out: Path) -> None:
 
 
 def cmd_limit(args) -> int:
-    from mfspec._figure import plot_results
-    from mfspec._results import write_json
-    from mfspec._sweep import new_results
-
     sf, spec, run, resolution, dtype = _prepare(args, "limit")
     out = args.out or Path("runs") / f"{spec.name}_limit"
     jobs.say(
@@ -262,10 +252,7 @@ def cmd_limit(args) -> int:
 
 
 def cmd_equations(args) -> int:
-    from mfspec._spec import limit_view
-    from mfspec.symbolic import equations_text
-
-    spec = limit_view(load_spec_file(args.spec).variant(args.variant))  # a CNN: its layer kinds
+    spec = load_spec_file(args.spec).variant(args.variant)
     text = equations_text(spec, latex=args.latex)
     if args.out:
         Path(args.out).write_text(text)
@@ -276,12 +263,8 @@ def cmd_equations(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from mfspec.checks.e1 import verify_cnn
-    from mfspec.conv import ConvSpec
-    from mfspec.symbolic import verify
-
     spec = load_spec_file(args.spec).variant(args.variant)
-    report = verify_cnn(spec) if isinstance(spec, ConvSpec) else verify(spec)
+    report = verify(spec)
     print(report)
     return 0 if report.passed else 1
 

@@ -12,7 +12,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import sympy as sp
 
-from mfspec._sym import to_jax
+from mfspec.common.sympy_jax import to_jax
 
 
 class Loss(eqx.Module):

@@ -23,10 +23,12 @@ import dataclasses
 import jax
 import numpy as np
 
-from mfspec._curves import eval_sets_for
-from mfspec._spec import Run, Spec
-from mfspec._sweep import run_keys
-from mfspec._train import train
+from mfspec.declaration.spec import Spec
+from mfspec.finite.curves import eval_sets_for
+from mfspec.finite.train import train
+from mfspec.limit.solve import solve_limit
+from mfspec.run.preset import Run
+from mfspec.run.sweep import run_keys
 
 
 @dataclasses.dataclass
@@ -118,8 +120,6 @@ def convergence_reports(
             ``mfspec.solve_limit(spec, ...)`` and ``limit_kwargs``).
         metrics: names from ``mfspec.metric_names(spec)`` (e.g. "test_loss", "train_error").
     """
-    from mfspec._limit import solve_limit
-
     run = Run(widths=tuple(widths), seeds=seeds, iterations=iterations, num_evals=num_evals,
               eval_samples=eval_samples)  # fmt: skip
     if limit_curve is None:

@@ -33,7 +33,8 @@ def main() -> None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from mfspec._distributed import initialize, is_writer, limit_mesh
+    from mfspec.common.processes import initialize, is_writer
+    from mfspec.limit.mesh import limit_mesh
 
     if args.coordinator is not None:
         initialize(args.coordinator, args.num_processes, args.process_id, heartbeat_timeout=10,
@@ -50,7 +51,7 @@ def main() -> None:
         res = mf.Resolution(s_nodes=4, u_nodes=16, r_nodes=7, theta_nodes=4)
     else:
         spec, res = classification_spec(n=37), mf.Resolution(m1=64, qmc_points=16)
-    more = {} if args.checkpoint is None else {"checkpoint": args.checkpoint, "checkpoint_every_steps": 7}
+    more = {} if args.checkpoint is None else {"checkpoint": mf.Checkpoint(args.checkpoint, every_steps=7)}
     for k in args.particle_shards:
         mesh = limit_mesh(particles=k) if jax.device_count() > 1 else None
         sol = mf.solve_limit(spec, iterations=200, num_evals=8, resolution=res, dtype="float64",
@@ -58,7 +59,7 @@ def main() -> None:
         rank = "" if is_writer() else f".{jax.process_index()}"
         np.savez(args.out.parent / f"{args.out.stem}_{k}{rank}.npz", devices=jax.device_count(),
                  steps=sol.num_steps, method=sol.method, **sol.curve.metrics)  # fmt: skip
-    from mfspec._peers import end
+    from mfspec.common.peers import end
 
     end()  # leave the job in order: process 0, which hosts the coordination service, last
 

@@ -96,7 +96,10 @@ def _reference_preactivation(kind, state, a):
 
 
 def reference_forward(net: mf.MFNetwork, x):
-    """eq. 38 written out neuron by neuron with explicit 1/n sums (no shared code with the kinds)."""
+    """eq. 38 written out neuron by neuron with explicit 1/n sums (no shared code with the kinds);
+    a CNN by ``reference_cnn_forward``."""
+    if isinstance(net.kinds[0], mf.Conv):
+        return reference_cnn_forward(net, x)
     a = x
     for kind, state in zip(net.kinds, net.layers):
         h = _reference_preactivation(kind, state, a)
@@ -173,22 +176,53 @@ def catalogue() -> dict[str, mf.Spec]:
         )
         out[name] = mf.Spec(name=name, input_dim=3, layers=kinds, loss=loss, init=init, data=e1_data(3, k), lr=lr,
                             output_bias=name != "L2-tanh-k3-ce")  # fmt: skip
+    out.update(cnn_catalogue())
+    return out
+
+
+def cnn_catalogue() -> dict[str, mf.Spec]:
+    """Small CNNs (App. C) as catalogue entries: two strided 3×3 layers with a pool (App. C's literal
+    1/n_{ℓ−1}), and three layers dividing by the whole fan-in; 2-channel 6×6 images, k = 3."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, (12, 2 * 6 * 6))
+    data = mf.data.ArrayData(x, np.eye(3)[rng.integers(0, 3, 12)])
+    geometries = {
+        "cnn-L2-pool": ((mf.conv.ConvLayer(stride=2), mf.conv.ConvLayer(pool=3)), False),
+        "cnn-L3-fan-in": (
+            (mf.conv.ConvLayer(stride=2), mf.conv.ConvLayer(), mf.conv.ConvLayer(pool=2)),
+            True,
+        ),
+    }
+    out = {}
+    for name, (layers, fan_in) in geometries.items():
+        L = len(layers)
+        lr = mf.lr.LearningRate(0.05, layer_xi=tuple(mf.lr.Annealed(0.05, 0.1 * (i + 1)) for i in range(L)),
+                                out_xi=mf.lr.Constant(0.7))  # fmt: skip
+        out[name] = mf.conv.ConvSpec(name=name, data=data, loss=mf.loss.cross_entropy, lr=lr, input_shape=(2, 6, 6),
+                                     layers=layers, fan_in=fan_in, batch_size=4)  # fmt: skip
     return out
 
 
 def reference_cnn_forward(net, x, *, with_preactivations=False):
     """App. C's CNN written out: (W ⊛ u)_i = Σ_j w_ij * u_j with * a zero-padded, strided 2-D
-    cross-correlation summed by explicit loops over the s × s kernel offsets, ReLU, max pool by
-    explicit loops over the window (padding never wins), then ŷ = (1/n_L) Σ_{j,p} β_{c,j,p} a_{j,p} + b.
+    cross-correlation summed by explicit loops over the s × s kernel offsets, ReLU after the bias, max
+    pool by explicit loops over the window (padding never wins), then
+    ŷ = (1/(n_L P^fan_in)) Σ_{j,p} β_{c,j,p} a_{j,p} + b_out; layer ℓ ≥ 2 divides by n_{ℓ−1} (s² n_{ℓ−1}
+    under fan_in).
 
-    Independent of ``mf.conv``'s code: images are read channel-major, (B, d, H, W), weights as the
-    paper's w_ij ∈ R^{s×s}, no lax.conv / reduce_window. Differentiable (jnp), for gradient checks.
+    Independent of the Conv kind's code: it reads only the network's arrays (w_1 (n, s, s, d), w_ℓ
+    (n, n', s, s), θ = (b, β) with β_j[c, p] at index 1 + c·P + p) and each layer's geometry; images
+    are read channel-major, (B, d, H, W), no lax.conv / reduce_window. Differentiable (jnp), for
+    gradient checks. The pre-activations are returned without the bias (the kind adds it in σ).
     """
-    d, side, _ = net.input_shape
+    first = net.kinds[0]
+    d, side, _ = first.input_shape
     u = jnp.asarray(x).reshape(x.shape[0], d, side, side)
     hs = []
-    for ell, (w_hwio, b, layer) in enumerate(zip(net.kernels, net.biases, net.layers)):
-        w = jnp.transpose(w_hwio, (3, 2, 0, 1))  # (n_out, n_in, s, s): w[i, j] = w_ij
+    for ell, (kind, state) in enumerate(zip(net.kinds, net.layers)):
+        layer, w, b = kind.layer, state.w, state.theta[:, 0]
+        if ell == 0:
+            w = jnp.transpose(w, (0, 3, 1, 2))  # (n, d, s, s): w[i, c] the filter of channel c
         s, st, pad = layer.kernel, layer.stride, layer.pad
         up = jnp.pad(u, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
         out = (up.shape[-1] - s) // st + 1
@@ -198,10 +232,9 @@ def reference_cnn_forward(net, x, *, with_preactivations=False):
                 patch = up[:, :, dy : dy + st * (out - 1) + 1 : st, dx : dx + st * (out - 1) + 1 : st]
                 h = h + jnp.einsum("ij,bjyx->biyx", w[:, :, dy, dx], patch)
         if ell > 0:
-            h = h / u.shape[1]
-        h = h + b[None, :, None, None]
+            h = h / (u.shape[1] * (s * s if kind.fan_in else 1))
         hs.append(h)
-        u = jnp.maximum(h, 0.0)
+        u = jnp.maximum(h + b[None, :, None, None], 0.0)
         if layer.pool:
             p, ps, pp = layer.pool, layer.pool_stride, layer.pool_pad
             up = jnp.pad(u, ((0, 0), (0, 0), (pp, pp), (pp, pp)), constant_values=-jnp.inf)
@@ -213,5 +246,8 @@ def reference_cnn_forward(net, x, *, with_preactivations=False):
                     pooled = win if pooled is None else jnp.maximum(pooled, win)
             u = pooled
     a = u.reshape(u.shape[0], u.shape[1], -1)  # (B, n_L, P), positions row-major
-    yhat = jnp.einsum("cjp,bjp->bc", net.beta, a) / a.shape[1] + net.out_bias
+    head, state = net.kinds[-1], net.layers[-1]
+    n, k, P = a.shape[1], head.outputs, a.shape[2]
+    beta = state.theta[:, 1:].reshape(n, k, P)
+    yhat = jnp.einsum("jcp,bjp->bc", beta, a) / (n * (P if head.fan_in else 1)) + net.out_bias
     return (yhat, hs) if with_preactivations else yhat

@@ -22,8 +22,8 @@ def main() -> None:
 
     jax.config.update("jax_enable_x64", dtype == "float64")
     import mfspec as mf
-    from mfspec import _seeds
-    from mfspec._sweep import new_results, run_sweep
+    from mfspec.finite import seeds as _seeds
+    from mfspec.run.sweep import new_results, run_sweep
 
     spans = set()  # how many devices the trained carries span (the seed axis cut, or not)
     chunk = _seeds._run_chunk_seeds

@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 
 import mfspec as mf
-from mfspec._warnings import MFSpecWarning
+from mfspec.common.warnings import MFSpecWarning
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad_inputs.md"
 W, H = sp.symbols("w h", real=True)
@@ -33,6 +33,24 @@ def _arrays(y, d=4, n=6):
 def _init(theta_head=None, kernel=None):
     return mf.init.Init(w1=mf.init.Normal(0.0, 0.5), theta=(mf.init.Normal(0.0, 0.1), theta_head),
                         kernels=(kernel or mf.init.Kernel(1.0, 0.1),))  # fmt: skip
+
+
+def _images(y, n=6):
+    """Flat 1-channel 4×4 images with labels ``y``."""
+    return mf.data.ArrayData(np.random.default_rng(1).uniform(-1, 1, (n, 16)), np.asarray(y, float))
+
+
+def _cnn(**over):
+    kw = dict(name="bad_cnn", data=_images(np.eye(2)[[0, 1, 0, 1, 0, 1]]), loss=mf.loss.cross_entropy,
+              lr=mf.lr.constant(0.01), input_shape=(1, 4, 4), layers=(mf.conv.ConvLayer(), mf.conv.ConvLayer()))  # fmt: skip
+    kw.update(over)
+    return mf.conv.ConvSpec(**kw)
+
+
+def _conv_after_dense():
+    cnn = _cnn()
+    return mf.Spec(name="mixed", input_dim=16, layers=(mf.Input(mf.layer(mf.act.relu)), cnn.layers[1]),
+                   loss=cnn.loss, init=cnn.init, data=cnn.data, lr=cnn.lr)  # fmt: skip
 
 
 def _random_out_bias_limit():
@@ -103,6 +121,10 @@ CASES = {
         lambda: _spec(hidden=[mf.Activation(sp.tanh(sp.Symbol("a") * H), theta=(sp.Symbol("a"),), h=H)]),
         ValueError,
     ),  # fmt: skip
+    "cnn-labels": (lambda: _cnn(data=_images(np.eye(2)[[0, 1, 0, 1, 0, 1]] * 2)), ValueError),
+    "cnn-geometry": (lambda: _cnn(layers=(mf.conv.ConvLayer(kernel=5, padding=0),)), ValueError),
+    "cnn-widths": (lambda: _cnn().network((3, 0), None), ValueError),
+    "conv-after-dense": (_conv_after_dense, ValueError),
     "layer-count-init": (
         lambda: _spec(
             init=mf.init.Init(w1=mf.init.Normal(0, 0.5), theta=(mf.init.Normal(0, 1),), kernels=())

@@ -1,9 +1,10 @@
-"""Checkpoint and resume of the limit solve (``solve_limit(checkpoint=...)``, mfspec/_checkpoint.py):
+"""Checkpoint and resume of the limit solve (``solve_limit(checkpoint=...)``, mfspec/limit/checkpoint.py):
 an interrupted solve resumes to the curve of an uninterrupted one, bitwise in float64; a
 checkpoint of another solve is refused; SIGTERM writes one; progress only when asked."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import signal
@@ -20,8 +21,8 @@ import pytest
 from helpers import tiny_isotropic_spec
 
 import mfspec as mf
-import mfspec._checkpoint as ck
-from mfspec._interrupt import interrupt_on_sigterm
+import mfspec.limit.checkpoint as ck
+from mfspec.common.interrupt import interrupt_on_sigterm
 
 TESTS = Path(__file__).resolve().parent
 RES = mf.Resolution(m1=64, data_samples=256)
@@ -33,7 +34,7 @@ SOLVES = {
     "relu-heun-radial": (functools.cache(tiny_isotropic_spec), dict(t1=1.0, num_evals=9)),
     "tanh-tsit5-particles": (
         functools.cache(lambda: tiny_isotropic_spec(phi=mf.act.tanh)),
-        dict(t1=6.0, num_evals=9, method="particles"),
+        dict(t1=6.0, num_evals=9, start=mf.Start(method="particles")),
     ),
 }
 
@@ -79,7 +80,7 @@ def test_interrupted_solve_resumes_to_the_uninterrupted_curve(name, tmp_path, mo
     reference = _solve(name)  # one diffeqsolve, no checkpoint
     calls = _interrupt_after(monkeypatch, finished=2)
     with pytest.raises(KeyboardInterrupt):
-        _solve(name, checkpoint=path, checkpoint_every=3600)  # written only by the interrupt
+        _solve(name, checkpoint=mf.Checkpoint(path, every=3600))  # written only by the interrupt
     assert calls == [True, False, False]
     stored = np.load(path)
     t = float(stored["t"])
@@ -102,8 +103,8 @@ def test_interrupted_solve_resumes_to_the_uninterrupted_curve(name, tmp_path, mo
 def test_a_solve_that_stops_early_stops_at_the_same_step(tmp_path):
     """max_steps too small for the horizon: the chunked solve (chunks of 25 and 15 steps) fails
     where the unchunked one does."""
-    a = _solve("tanh-tsit5-particles", max_steps=40)
-    b = _solve("tanh-tsit5-particles", max_steps=40, checkpoint=tmp_path / "c.npz")
+    a = _solve("tanh-tsit5-particles", stepping=mf.Stepping(max_steps=40))
+    b = _solve("tanh-tsit5-particles", stepping=mf.Stepping(max_steps=40), checkpoint=tmp_path / "c.npz")
     assert "stopped early" in a.curve.diverged
     _assert_same_solution(a, b)
     assert not (tmp_path / "c.npz").exists()
@@ -119,7 +120,7 @@ def test_checkpoint_of_another_solve_is_refused(tmp_path, monkeypatch):
     changed = {
         "resolution": dict(resolution=mf.Resolution(m1=64, data_samples=256, u_nodes=128)),
         "spec": dict(spec=tiny_isotropic_spec(alpha=2e-2)),
-        "time_stepping": dict(dt=0.02),
+        "time_stepping": dict(resolution=dataclasses.replace(RES, dt=0.02)),
     }
     for what, kw in changed.items():
         spec = kw.pop("spec", tiny_isotropic_spec())
@@ -139,14 +140,17 @@ def test_checkpoint_of_another_solve_is_refused(tmp_path, monkeypatch):
     "kw, message",
     [
         (dict(dense=True), "dense=True"),
-        (dict(checkpoint_every=-1.0), "checkpoint_every must be a number of seconds >= 0, got -1.0"),
-        (dict(checkpoint_every=math.nan), "checkpoint_every must be a number of seconds >= 0, got nan"),
-        (dict(checkpoint_every_steps=0), "checkpoint_every_steps must be a positive int or None, got 0"),
+        (dict(every=-1.0), "Checkpoint.every must be a number of seconds >= 0, got -1.0"),
+        (dict(every=math.nan), "Checkpoint.every must be a number of seconds >= 0, got nan"),
+        (dict(every_steps=0), "Checkpoint.every_steps must be a positive int, got 0"),
     ],
 )
 def test_bad_checkpoint_arguments(tmp_path, kw, message):
+    dense = kw.pop("dense", False)
     with pytest.raises(ValueError, match=message):
-        mf.solve_limit(tiny_isotropic_spec(), t1=0.05, checkpoint=tmp_path / "c.npz", **kw)
+        mf.solve_limit(
+            tiny_isotropic_spec(), t1=0.05, dense=dense, checkpoint=mf.Checkpoint(tmp_path / "c.npz", **kw)
+        )
     assert not (tmp_path / "c.npz").exists()
 
 
@@ -159,7 +163,7 @@ def test_sigterm_writes_a_checkpoint_that_resumes(tmp_path):
         import jax
         jax.config.update("jax_enable_x64", True)
         sys.path.insert(0, {str(TESTS)!r})
-        import mfspec._checkpoint as ck
+        import mfspec.limit.checkpoint as ck
         import test_checkpoint as t
 
         real = ck.run_chunk
@@ -169,7 +173,7 @@ def test_sigterm_writes_a_checkpoint_that_resumes(tmp_path):
             time.sleep(0.3)
             return out
         ck.run_chunk = slow
-        t._solve("relu-heun-radial", checkpoint={str(path)!r}, checkpoint_every_steps=5)
+        t._solve("relu-heun-radial", checkpoint=t.mf.Checkpoint({str(path)!r}, every_steps=5))
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
     try:

@@ -11,11 +11,10 @@ import jax
 import numpy as np
 import pytest
 
-import mfspec._limit_run as limit_run
-import mfspec._sweep as sweep
 import mfspec.cli as cli
-from mfspec._curves import eval_iterations
+import mfspec.run.sweep as sweep
 from mfspec.cli import main
+from mfspec.finite.curves import eval_iterations
 
 
 def test_run_writes_results_and_figure(tmp_path):
@@ -203,7 +202,7 @@ def test_run_and_limit_take_the_same_overrides(tmp_path):
 
 def test_dtype_reaches_training_and_limit(tmp_path, monkeypatch):
     seen, events = [], []
-    real_train, real_limit, real_load = sweep.train, limit_run.limit_record, cli.load_spec_file
+    real_train, real_limit, real_load = sweep.train, cli.limit_record, cli.load_spec_file
     real_update = jax.config.update
 
     def train(spec, net, *a, **kw):
@@ -219,7 +218,7 @@ def test_dtype_reaches_training_and_limit(tmp_path, monkeypatch):
         return real_update(name, value)
 
     monkeypatch.setattr(sweep, "train", train)
-    monkeypatch.setattr(limit_run, "limit_record", limit_record)
+    monkeypatch.setattr(cli, "limit_record", limit_record)
     monkeypatch.setattr(cli, "load_spec_file", lambda *a: events.append("load") or real_load(*a))
     monkeypatch.setattr(jax.config, "update", update)
     base = ["run", "--preset", "tiny", "--widths", "8", "--iterations", "6", "--num-evals", "3", "--quiet"]
@@ -257,7 +256,7 @@ def test_default_and_float64_from_a_fresh_process(tmp_path):
     # conftest turns x64 on for this process; a new one starts without it, as a user's shell does.
     script = textwrap.dedent(f"""
         import jax
-        import mfspec._sweep as sweep
+        import mfspec.run.sweep as sweep
         from mfspec.cli import main
 
         assert not jax.config.jax_enable_x64

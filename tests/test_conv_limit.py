@@ -1,9 +1,9 @@
 """The CNN's limit (App. C as convolutional layer kinds, docs/formal_system.md sec. 8).
 
 - E1: on a finite CNN's empirical measure the formal system reproduces ŷ, every scaled gradient
-  (per sample and output) and the full-batch step, against ``mf.conv.ConvNetwork`` differentiated
-  by JAX: two independent computations (lax.conv forward + autodiff vs the per-kind backward with
-  scaled cotangents). Both scalings; a wrong fan-in factor is caught.
+  (per sample and output) and the full-batch step, against the finite CNN differentiated by JAX:
+  two independent computations (lax.conv forward + autodiff vs the per-kind backward with scaled
+  cotangents). Both scalings; a wrong fan-in factor is caught.
 - The particles of the paper's init: layer-1 Sobol filters with the right moments, layers 2..L−1
   collapsed, F = the mean filter, the head's β points.
 - E3 for CNNs: the collapsed system and the one with the atoms repeated have the same rates.
@@ -16,12 +16,11 @@ import numpy as np
 import pytest
 
 import mfspec as mf
-from mfspec._formal import FormalSystem, WeightedBatch
 from mfspec.checks.e1 import e1_residuals
 from mfspec.conv import ConvLayer, ConvSpec
-from mfspec.conv._limit import conv_particles
 from mfspec.data._learnable import coarse_features, learnable_labels, write_learnable_cifar
 from mfspec.layers.conv import Conv
+from mfspec.limit.formal import FormalSystem, WeightedBatch
 
 LAYERS = (ConvLayer(stride=2), ConvLayer(pool=3), ConvLayer())  # sides 8 → 4 → 2 → 2: P = 4
 
@@ -53,30 +52,20 @@ def test_e1_catches_a_wrong_fan_in_factor(monkeypatch):
     assert res["yhat"] > 1e-2 and max(res.values()) > 0.5
 
 
-def test_the_finite_path_is_the_conv_network():
-    """π a scalar 1/n (the finite network's path through the kinds) against ``ConvNetwork``."""
-    spec = _spec(fan_in=True)
-    with jax.enable_x64(True):
-        net = spec.network((5, 4, 3), jax.random.PRNGKey(3), dtype=jnp.float64)
-        x = jnp.asarray(spec.data.x_train, jnp.float64)
-        want = np.asarray(net(x))
-        got = np.asarray(conv_particles(net, explicit_pi=False)(x))
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
-
-
 def test_particles_of_the_paper_init():
     spec = _spec()
     p = mf.spec_particles(spec, m1=512)
     assert p.sizes == (512, 1, 256)  # layer 2 collapses; the head's β ∈ R^{3×4}: 256 Sobol points
     w1 = np.asarray(p.layers[0].w)
     assert w1.shape == (512, 3, 3, 3)
-    assert abs(w1.mean()) < 0.01 and abs(w1.var() / spec.w1_var - 1) < 0.05
-    assert np.all(np.asarray(p.layers[1].w) == spec.w_mean) and p.layers[1].w.shape == (1, 512, 3, 3)
-    assert np.all(np.asarray(p.layers[2].w) == spec.w_mean) and p.layers[2].w.shape == (256, 1, 3, 3)
+    w1_var, w_mean, w_var = 2 / (9 * 3), 1.0, 0.1  # the paper's init (App. C), ConvSpec's defaults
+    assert abs(w1.mean()) < 0.01 and abs(w1.var() / w1_var - 1) < 0.05
+    assert np.all(np.asarray(p.layers[1].w) == w_mean) and p.layers[1].w.shape == (1, 512, 3, 3)
+    assert np.all(np.asarray(p.layers[2].w) == w_mean) and p.layers[2].w.shape == (256, 1, 3, 3)
     theta = np.asarray(p.layers[2].theta)
     assert np.all(theta[:, 0] == 0)  # biases start at 0
     beta = theta[:, 1:]
-    assert abs(beta.mean() - spec.w_mean) < 0.01 and abs(beta.var() / spec.w_var - 1) < 0.05
+    assert abs(beta.mean() - w_mean) < 0.01 and abs(beta.var() / w_var - 1) < 0.05
     for s in p.layers:
         np.testing.assert_allclose(float(jnp.sum(s.pi)), 1.0, rtol=1e-6)
 
@@ -89,7 +78,7 @@ def test_collapse_is_exact_for_a_cnn():
         one = mf.spec_particles(spec, **kw)
         three = mf.spec_particles(spec, collapse=False, atom_copies=3, **kw)
         assert one.sizes == (32, 1, 16) and three.sizes == (32, 3, 16)
-        system = FormalSystem.from_spec(spec.limit_spec())
+        system = FormalSystem.from_spec(spec)
         batch = WeightedBatch.uniform(spec.data.x_train, spec.data.y_train, jnp.float64)
         g1 = system.rates(0.5, one, batch)
         g3 = system.rates(0.5, three, batch)

@@ -1,4 +1,4 @@
-"""The limit cut over devices and processes (mfspec/_distributed.py, ``mfspec run|limit --distributed``).
+"""The limit cut over devices and processes (mfspec/limit/mesh.py, ``mfspec run|limit --distributed``).
 
 Reference: the same solve on one device in one process (``solve_limit(mesh=None)``, the default
 path). A mesh changes only the summation order of the expectations over the data and over the
@@ -110,7 +110,7 @@ def test_cli_two_processes_writes_once(tmp_path):
 def test_killed_process_stops_the_job(tmp_path):
     """Process 1 killed (SIGKILL) mid-solve: process 0, waiting on it in a collective, ends within
     the heartbeat timeout (3 s here) with mfspec's message naming the process that stopped and
-    where the limit resumes from (mfspec/_peers.py), not JAX's fatal abort."""
+    where the limit resumes from (mfspec/common/peers.py), not JAX's fatal abort."""
     coord = f"localhost:{free_port()}"
     procs = [_cli(tmp_path, coord, i, "--limit-dt", "0.0005", "--heartbeat-timeout", "3") for i in range(2)]
     try:

@@ -14,8 +14,8 @@ import pytest
 from helpers import classification_spec, tiny_isotropic_spec
 
 import mfspec as mf
-from mfspec._curves import eval_sets_for
-from mfspec._error_bar import limit_estimate, replicate_keys
+from mfspec.finite.curves import eval_sets_for
+from mfspec.limit.error_bar import limit_estimate, replicate_keys
 
 
 @pytest.fixture(autouse=True)
@@ -73,12 +73,14 @@ def _reference(spec, iterations, eval_sets, resolution, method):
     at ``resolution`` with scrambles and data samples unrelated to the estimate's (seed 99)."""
     kw = dict(iterations=iterations, num_evals=12, eval_sets=eval_sets, resolution=resolution)
     if method == "radial":
-        return mf.solve_limit(spec, method="radial", **kw).curve.metrics
+        return mf.solve_limit(spec, start=mf.Start(method="radial"), **kw).curve.metrics
     sols = []
     for r in range(2):
         points, data = replicate_keys(99, r)
         particles = mf.spec_particles(spec, points, resolution=resolution)
-        sols.append(mf.solve_limit(spec, particles=particles, data_key=data, **kw).curve.metrics)
+        sols.append(
+            mf.solve_limit(spec, start=mf.Start(particles=particles, data_key=data), **kw).curve.metrics
+        )
     return {k: (sols[0][k] + sols[1][k]) / 2 for k in sols[0]}
 
 

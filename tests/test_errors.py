@@ -9,7 +9,7 @@ import sympy as sp
 from helpers import tiny_isotropic_spec
 
 import mfspec as mf
-from mfspec._specfile import load_spec_file
+from mfspec.run.specfile import load_spec_file
 
 
 def _spec(**over):
@@ -128,7 +128,7 @@ def test_spec_file_without_a_spec(tmp_path):
     with pytest.raises(ValueError, match=r"defines no variable 'spec'"):
         load_spec_file(str(f))
     f.write_text("spec = 3\n")
-    with pytest.raises(TypeError, match=r"'spec' must be an mf.Spec or mf.conv.ConvSpec, got int"):
+    with pytest.raises(TypeError, match=r"'spec' must be an mf.Spec, got int"):
         load_spec_file(str(f))
 
 

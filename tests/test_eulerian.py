@@ -9,8 +9,8 @@ import math
 import pytest
 
 import mfspec as mf
+from mfspec.checks import verify
 from mfspec.checks.eulerian import builtin_results, check_eulerian
-from mfspec.symbolic import verify
 from tests.helpers import tiny_isotropic_spec
 
 

@@ -17,8 +17,8 @@ import pytest
 from helpers import catalogue
 
 import mfspec as mf
-from mfspec._formal import FormalSystem, WeightedBatch
 from mfspec.checks.e1 import check_e1, e1_residuals, random_network
+from mfspec.limit.formal import FormalSystem, WeightedBatch
 
 RTOL = 1e-10
 CATALOGUE = catalogue()
@@ -44,8 +44,8 @@ def test_e1_every_identity_to_roundoff(name):
 class _ForgetsPi(mf.Dense):
     """A faulty dense kind: B_{ℓ−1} without the layer's weights π."""
 
-    def weight_pullback(self, state, a, prev_mix, d_h):
-        return d_h.T @ a, d_h @ state.w
+    def weight_pullback(self, state, up, d_h):
+        return d_h.T @ up.a, mf.layers.Back(a=d_h @ state.w)
 
 
 def test_e1_check_fails_on_a_wrong_backward():
@@ -80,7 +80,7 @@ def test_weighted_batch_is_the_sample_weighted_mean():
 def test_one_full_batch_step_is_alpha_times_the_rates(name):
     """batch_size="full": one step of the trainer moves every array by exactly α × the formal
     system's rate on the network's empirical measure, at t = kα (the schedules included)."""
-    from mfspec._train import _sgd_step
+    from mfspec.finite.train import _sgd_step
 
     base = CATALOGUE[name]
     spec = mf.Spec(name=name, input_dim=base.input_dim, layers=base.layers, loss=base.loss, init=base.init,

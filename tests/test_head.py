@@ -1,4 +1,4 @@
-"""The head's two paths (``mfspec.layers._head``): matrix products for σ_L = β φ(θ', h), and the
+"""The head's two paths (``mfspec.layers._pullbacks``): matrix products for σ_L = β φ(θ', h), and the
 generic pullback of σ_L's k outputs. E1 (tests/test_formal_e1.py) checks each against the finite
 network's autodiff; here the two paths are checked against each other on one state, and the
 factorization ``Activation.output_weights`` is checked on what it must and must not accept."""
@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 import mfspec as mf
-from mfspec.layers._head import head_pullback
+from mfspec.layers._pullbacks import head_pullback
 
 
 def _without_factorization(act: mf.Activation) -> mf.Activation:

@@ -10,12 +10,12 @@ import pytest
 from helpers import classification_spec, tiny_isotropic_spec
 
 import mfspec as mf
-import mfspec._limit_cost as limit_cost_module
-import mfspec._sweep as sweep
-from mfspec._error_bar import limit_estimate
-from mfspec._expectation import data_expectation
-from mfspec._limit_cost import MEMORY_SHARE, check_fits, limit_cost
+import mfspec.limit.cost as limit_cost_module
+import mfspec.run.sweep as sweep
 from mfspec.cli import main
+from mfspec.limit.cost import MEMORY_SHARE, check_fits, limit_cost
+from mfspec.limit.error_bar import limit_estimate
+from mfspec.limit.expectation import data_expectation
 
 
 def test_cost_of_a_fixed_step_solve():

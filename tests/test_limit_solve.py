@@ -8,6 +8,7 @@ import math
 import runpy
 from pathlib import Path
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,9 +17,11 @@ from scipy.integrate import solve_ivp
 from scipy.stats import norm
 
 import mfspec as mf
-from mfspec._limit import is_smooth, packed_vector_field, solve_limit
-from mfspec._particles import gauss_hermite, spec_particles
-from mfspec._state import pack, unpack
+from mfspec.layers._quadrature import gauss_hermite
+from mfspec.limit.particles import spec_particles
+from mfspec.limit.solve import packed_vector_field, solve_limit
+from mfspec.limit.stepping import DEFAULT_HEUN_DT, MAX_DEFAULT_STEPS, is_smooth, step_grid, time_stepping
+from mfspec.network.particles import pack, unpack
 
 SPEC_FILE = Path(__file__).resolve().parents[1] / "spec" / "isotropic_gaussians.py"
 TS = [0.0, 0.25, 0.5, 1.0]
@@ -50,9 +53,8 @@ def _tanh_spec():
 def _solve(spec, particles):
     # A fixed step makes the collapsed and full systems take identical steps, so E3 holds to
     # roundoff; at dt = 0.01 Tsit5's own error (~dt^5) is far below the SciPy check's tolerance.
-    return solve_limit(
-        spec, t1=1.0, eval_ts=TS, particles=particles, solver="tsit5", dt=0.01, dtype=jnp.float64
-    )
+    return solve_limit(spec, t1=1.0, eval_ts=TS, start=mf.Start(particles=particles), resolution=mf.Resolution(dt=0.01),
+                       stepping=mf.Stepping(diffrax.Tsit5()), dtype=jnp.float64)  # fmt: skip
 
 
 @functools.cache
@@ -115,31 +117,47 @@ def test_many_output_head_gets_sobol_particles_with_the_right_moments():
     assert spec_particles(_tanh_spec(), m1=8, nodes=8).sizes == (8, 1, 8)
 
 
-def test_long_horizons_cap_the_default_fixed_step():
-    from mfspec._limit import DEFAULT_HEUN_DT, MAX_DEFAULT_STEPS, _stepping
+def _steps(t1, *, smooth=False, solver=None, **res):
+    return time_stepping(mf.Stepping(solver), mf.Resolution(**res), smooth=smooth, t1=t1, eval_ts=[0.0, t1],
+                         dtype=jnp.float64)  # fmt: skip
 
-    assert _stepping("auto", None, 1e-6, 1e-8, False, 10.0)[2] == DEFAULT_HEUN_DT
-    assert _stepping("auto", None, 1e-6, 1e-8, False, 150.0)[2] == pytest.approx(150.0 / MAX_DEFAULT_STEPS)
-    assert _stepping("heun", 0.5, 1e-6, 1e-8, False, 150.0)[2] == 0.5  # an explicit dt is kept
+
+def test_long_horizons_cap_the_default_fixed_step():
+    assert _steps(10.0).dt == DEFAULT_HEUN_DT
+    assert _steps(150.0).dt == pytest.approx(150.0 / MAX_DEFAULT_STEPS)
+    assert _steps(150.0, solver=diffrax.Heun(), dt=0.5).dt == 0.5  # an explicit dt is kept
+    assert _steps(10.0, solver=diffrax.Heun()).dt is None  # a solver given without dt: adaptive
 
 
 def test_refined_resolution_halves_the_time_step():
-    from mfspec._limit import DEFAULT_HEUN_DT, _stepping
-
     assert mf.Resolution().refined().step_divisor == 2
     assert mf.Resolution(dt=0.3).refined().dt == 0.3  # the divisor, not dt, carries the refinement
     # Kinked σ, default step: dt/2. Explicit step: dt/2. Smooth σ: tolerances / 2^5.
-    assert _stepping("auto", None, 1e-6, 1e-8, False, 10.0, 2)[2] == DEFAULT_HEUN_DT / 2
-    assert _stepping("heun", 0.5, 1e-6, 1e-8, False, 150.0, 2)[2] == 0.25
-    controller = _stepping("auto", None, 1e-6, 1e-8, True, 10.0, 2)[3]
+    assert _steps(10.0, step_divisor=2).dt == DEFAULT_HEUN_DT / 2
+    assert _steps(150.0, solver=diffrax.Heun(), dt=0.5, step_divisor=2).dt == 0.25
+    controller = _steps(10.0, smooth=True, step_divisor=2).controller
     assert (controller.rtol, controller.atol) == pytest.approx((1e-6 / 32, 1e-8 / 32))
+
+
+@pytest.mark.parametrize("solver", [diffrax.Midpoint(), diffrax.Ralston(), diffrax.Heun(), diffrax.Tsit5()])
+def test_solvers_with_an_embedded_error_estimate_take_adaptive_steps(solver):
+    """Midpoint and Ralston carry an embedded error estimate in Diffrax (AbstractAdaptiveSolver):
+    without a dt they adapt, as Heun and Tsit5 do."""
+    steps = _steps(1.0, smooth=True, solver=solver)
+    assert steps.dt is None and isinstance(steps.controller, diffrax.PIDController)
+
+
+def test_a_solver_without_an_error_estimate_needs_a_fixed_step():
+    with pytest.raises(ValueError, match="Euler has no embedded error estimate.*Resolution.dt"):
+        solve_limit(_tanh_spec(), t1=1.0, stepping=mf.Stepping(diffrax.Euler()))
+    assert _steps(1.0, solver=diffrax.Euler(), dt=0.1).dt == 0.1
 
 
 def test_refined_adaptive_solve_takes_shorter_steps():
     spec = _tanh_spec()
     p0 = spec_particles(spec, m1=8, nodes=4)
-    steps = [solve_limit(spec, t1=2.0, particles=p0, step_divisor=s, rtol=1e-4, atol=1e-6).num_steps
-             for s in (1, 2)]  # fmt: skip
+    steps = [solve_limit(spec, t1=2.0, start=mf.Start(particles=p0), resolution=mf.Resolution(step_divisor=s),
+                         stepping=mf.Stepping(rtol=1e-4, atol=1e-6)).num_steps for s in (1, 2)]  # fmt: skip
     assert 1.3 * steps[0] < steps[1] < 4 * steps[0]
 
 
@@ -206,9 +224,8 @@ def test_default_spec_smoke():
     assert not is_smooth(spec) and is_smooth(_tanh_spec())
     p = spec_particles(spec, m1=32, nodes=4, dtype=jnp.float32)
     assert p.sizes == (32, 1, 1, 4)
-    sol = solve_limit(
-        spec, t1=1.0, particles=p, data_samples=128, eval_samples=256, num_evals=4, dtype=jnp.float32
-    )
+    sol = solve_limit(spec, t1=1.0, start=mf.Start(particles=p), resolution=mf.Resolution(data_samples=128),
+                      eval_samples=256, num_evals=4, dtype=jnp.float32)  # fmt: skip
     # 100 steps of 1e-2, each evaluation time off that grid cutting one in two (t = 1e-3, 3.2e-2)
     assert sol.solver == "heun" and sol.dt == 1e-2 and sol.num_steps == 102
     assert tuple(sol.curve.metrics) == mf.metric_names(spec)
@@ -217,13 +234,11 @@ def test_default_spec_smoke():
     assert sol.curve.iterations[-1] == 1000
     with pytest.raises(ValueError, match="exactly one of t1 and iterations"):
         solve_limit(spec, t1=1.0, iterations=10)
-    with pytest.raises(ValueError, match="solver must be"):
-        solve_limit(spec, t1=1.0, solver="rk99")
+    with pytest.raises(TypeError, match="Stepping.solver must be a Diffrax solver instance"):
+        mf.Stepping("rk99")
 
 
 def test_fixed_step_grid_lands_on_every_evaluation_time():
-    from mfspec._limit import step_grid
-
     ts = np.array([0.0, 0.001, 0.002, 0.0100000001, 0.375, 1.0])
     grid = step_grid(1.0, 0.01, ts)
     uniform = np.linspace(0, 1, 101)
@@ -253,8 +268,8 @@ def test_formal_system_flow_matches_scipy_on_the_networks_own_gradient_flow():
     ref = solve_ivp(lambda t, v: np.asarray(field(jnp.asarray(v))), (0.0, 1.0), np.asarray(flat0),
                     method="DOP853", t_eval=TS, rtol=1e-11, atol=1e-13)  # fmt: skip
     assert ref.success
-    sol = solve_limit(spec, t1=1.0, eval_ts=TS, particles=mf.empirical_particles(net), solver="tsit5",
-                      rtol=1e-10, atol=1e-12, dtype=jnp.float64)  # fmt: skip
+    sol = solve_limit(spec, t1=1.0, eval_ts=TS, start=mf.Start(particles=mf.empirical_particles(net)),
+                      stepping=mf.Stepping(diffrax.Tsit5(), rtol=1e-10, atol=1e-12), dtype=jnp.float64)  # fmt: skip
     for t, state, want in zip(TS, sol.states(), ref.y.T):
         got = np.asarray(ravel_pytree(state.params())[0])
         err = np.max(np.abs(got - want)) / np.max(np.abs(want))

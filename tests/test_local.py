@@ -11,8 +11,9 @@
 
 from __future__ import annotations
 
-import importlib
+import dataclasses
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -21,11 +22,9 @@ import sympy as sp
 from helpers import e1_data
 
 import mfspec as mf
-from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec.layers import LayerState
-
-# The module, not the ``mf.local`` function that the layers package exports under the same name.
-local_module = importlib.import_module("mfspec.layers.local")
+from mfspec.layers import LayerState, Upstream
+from mfspec.layers import local_operation as local_module
+from mfspec.limit.formal import FormalSystem, WeightedBatch
 
 W, H = sp.symbols("w h", real=True)
 
@@ -87,7 +86,13 @@ def test_w_times_tanh_is_the_dense_layer_rates_and_limit():
     batch = WeightedBatch.uniform(DENSE.data.x_train, DENSE.data.y_train, jnp.float64)
     gd, gl = (FormalSystem.from_spec(s).rates(0.3, p, batch) for s, p in ((DENSE, pd), (LOCAL, pl)))
     np.testing.assert_allclose(_flat(gl), _flat(gd), rtol=1e-12, atol=1e-14)
-    kw = dict(t1=2.0, num_evals=8, dtype=jnp.float64, resolution=res, solver="tsit5", dt=0.02)
+    kw = dict(
+        t1=2.0,
+        num_evals=8,
+        dtype=jnp.float64,
+        resolution=dataclasses.replace(res, dt=0.02),
+        stepping=mf.Stepping(diffrax.Tsit5()),
+    )
     cd, cl = (mf.solve_limit(s, **kw).curve for s in (DENSE, LOCAL))
     for m in cd.metrics:
         np.testing.assert_allclose(cl.metrics[m], cd.metrics[m], rtol=1e-10, atol=1e-12, err_msg=m)
@@ -126,14 +131,15 @@ def test_noise_nodes_are_the_weighted_average_of_single_node_states(star):
     state = LayerState(
         state.w + 0.1 * jnp.asarray(rng.normal(size=state.w.shape)), state.theta, state.pi, state.omega
     )
-    h = kind.preactivation(state, a, mix)
-    g_w, back = kind.weight_pullback(state, a, mix, d_h)
+    up = Upstream(a, mix)
+    h = kind.preactivation(state, up)
+    g_w, (back, _) = kind.weight_pullback(state, up, d_h)
     om = np.asarray(state.omega)
     singles = [LayerState(state.w[:, :, r : r + 1], state.theta, state.pi) for r in range(len(om))]
-    h_r = [kind.preactivation(s, a, mix) for s in singles]
-    pulls = [kind.weight_pullback(s, a, mix, d_h) for s in singles]
+    h_r = [kind.preactivation(s, up) for s in singles]
+    pulls = [kind.weight_pullback(s, up, d_h) for s in singles]
     np.testing.assert_allclose(h, sum(o * x for o, x in zip(om, h_r)), rtol=1e-12)
-    np.testing.assert_allclose(back, sum(o * b for o, (_, b) in zip(om, pulls)), rtol=1e-12)
+    np.testing.assert_allclose(back, sum(o * b.a for o, (_, b) in zip(om, pulls)), rtol=1e-12)
     for r, (g, _) in enumerate(pulls):
         np.testing.assert_allclose(g_w[:, :, r], g[:, :, 0], rtol=1e-12)
 
@@ -145,9 +151,10 @@ def test_separable_path_equals_the_grid_path(monkeypatch):
     net = spec.network((5, 4, 3), jax.random.PRNGKey(0))
     state, rng = net.layers[1], np.random.default_rng(1)
     a, d_h = jnp.asarray(rng.normal(size=(6, 5))), jnp.asarray(rng.normal(size=(6, 4)))
-    fast = kind.preactivation(state, a, 0.2), kind.weight_pullback(state, a, 0.2, d_h)
+    up = Upstream(a, 0.2)
+    fast = kind.preactivation(state, up), kind.weight_pullback(state, up, d_h)
     monkeypatch.setattr(local_module, "separated", lambda star: None)
-    grid = kind.preactivation(state, a, 0.2), kind.weight_pullback(state, a, 0.2, d_h)
+    grid = kind.preactivation(state, up), kind.weight_pullback(state, up, d_h)
     for x, y in zip(jax.tree.leaves(fast), jax.tree.leaves(grid)):
         np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-14)
 

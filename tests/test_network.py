@@ -16,8 +16,7 @@ from helpers import (
 )
 
 import mfspec as mf
-from mfspec._network import params
-from mfspec._train import _sgd_step
+from mfspec.finite.train import _sgd_step
 
 
 def _architectures():
@@ -62,7 +61,7 @@ def test_scaled_gradients_are_mf_factors_times_autodiff(name, spec):
     widths = (5, 4, 3)[: spec.num_layers]
     net = spec.network(widths, jax.random.PRNGKey(3))
     x, y = spec.data.minibatch(jax.random.PRNGKey(4), 9, dtype=jnp.float64)
-    plain = jax.grad(lambda p: mf.batch_loss(net.with_params(p), spec.loss, x, y))(params(net))
+    plain = jax.grad(lambda p: mf.batch_loss(net.with_params(p), spec.loss, x, y))(net.params())
     (scaled, scaled_b), (grads, grad_b) = mf.scaled_gradients(net, spec.loss, x, y), plain
     n = widths
     for ell, ((sw, sth), (gw, gth)) in enumerate(zip(scaled, grads)):
@@ -78,7 +77,7 @@ def test_sgd_step_matches_reference_update(name, spec):
     net = spec.network((5, 4, 3)[: spec.num_layers], jax.random.PRNGKey(5))
     key = jax.random.PRNGKey(6)
     k = 3
-    p, _ = _sgd_step(spec, net, params(net), key, jnp.asarray(k))
+    p, _ = _sgd_step(spec, net, net.params(), key, jnp.asarray(k))
     x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=jnp.float64)
     ref = scaled_update_reference(net, spec.loss, x, y, spec.lr.alpha)
     for got, want in zip(jax.tree.leaves(p), jax.tree.leaves(ref)):
@@ -92,7 +91,7 @@ def test_annealed_rate_is_alpha_times_k_to_minus_power():
     net = spec.network(4, jax.random.PRNGKey(0))
     key = jax.random.PRNGKey(1)
     for k in (0, 1, 9, 99):
-        p, _ = _sgd_step(spec, net, params(net), key, jnp.asarray(k))
+        p, _ = _sgd_step(spec, net, net.params(), key, jnp.asarray(k))
         x, y = spec.data.minibatch(jax.random.fold_in(key, k), spec.batch_size, dtype=jnp.float64)
         ref = scaled_update_reference(net, spec.loss, x, y, alpha * (k + 1) ** -0.1)
         np.testing.assert_allclose(p[0][0][0], ref[0][0][0], rtol=1e-11)

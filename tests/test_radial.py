@@ -14,10 +14,10 @@ import pytest
 from helpers import tiny_isotropic_spec
 
 import mfspec as mf
-from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._radial import RadialSystem, chi_nodes, direction_nodes, radial_setup
-from mfspec._state import Particles
 from mfspec.layers import LayerState
+from mfspec.limit.formal import FormalSystem, WeightedBatch
+from mfspec.limit.radial import RadialSystem, chi_nodes, direction_nodes, radial_setup
+from mfspec.network.particles import Particles
 
 
 def _full_from_compact(p, m, offset):

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 import mfspec as mf
-import mfspec._sweep as sweep
-from mfspec._limit_run import ERROR_QUANTILES, population_metrics
-from mfspec._results import SCHEMA_VERSION
-from mfspec._results_io import results_schema
+import mfspec.run.sweep as sweep
 from mfspec.cli import main
+from mfspec.run.limit_record import ERROR_QUANTILES, population_metrics
+from mfspec.run.results import SCHEMA_VERSION
+from mfspec.run.results_io import results_schema
 
 
 def _validator():
@@ -113,7 +113,7 @@ def test_limit_command_is_valid(limit_run):
 def test_cnn_run_is_valid(cnn_run):
     data = _read(cnn_run)
     _validator().validate(data)
-    assert data["config"]["spec"]["kind"] == "cnn"
+    assert {layer["kind"] for layer in data["config"]["spec"]["layers"]} == {"conv"}  # one mf.Spec layout
     res = mf.load_results(cnn_run)
     assert len(res.finite()) == 1 and res.limit() is not None  # the CNN's limit (layer kinds "conv")
     limit = next(c for c in data["curves"] if c["kind"] == "limit")
@@ -319,7 +319,7 @@ def test_versions(tmp_path):
 
 
 def test_figure_from_a_dict_and_from_records(tmp_path):
-    from mfspec._figure import plot_results
+    from mfspec.run.figure import plot_results
 
     data = _minimal()
     with warnings.catch_warnings():
@@ -341,7 +341,7 @@ def _write(tmp_path, data):
 def test_schema_ships_in_the_package():
     from importlib import resources
 
-    schema = json.loads(resources.files("mfspec").joinpath("results.schema.json").read_text())
+    schema = json.loads(resources.files("mfspec.run").joinpath("results.schema.json").read_text())
     assert schema["$schema"].endswith("2020-12/schema") and schema["$id"]
     assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
     assert "schema_version" in schema["required"]

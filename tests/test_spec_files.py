@@ -10,8 +10,8 @@ import pytest
 from helpers import reference_forward
 
 import mfspec as mf
-from mfspec._specfile import bundled_specs, load_spec_file
 from mfspec.cli import main
+from mfspec.run.specfile import bundled_specs, load_spec_file
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_spec_file_tiny_preset_runs(name, data_root, tmp_path, monkeypatch):
     sf = load_spec_file(name)
     assert {"default", "paper", "tiny"} <= set(sf.presets), f"{name} lacks a preset"
     for variant in sf.variants.values():
-        assert isinstance(variant, (mf.Spec, mf.conv.ConvSpec))
+        assert isinstance(variant, mf.Spec)
     out = tmp_path / name
     assert main(["run", name, "--preset", "tiny", "--out", str(out), "--quiet", "--no-limit"]) == 0
     res = json.loads((out / "results.json").read_text())
@@ -41,8 +41,7 @@ def test_spec_file_tiny_preset_runs(name, data_root, tmp_path, monkeypatch):
         assert all(
             v is not None and np.isfinite(v) for v in c["metrics"]["loss"][next(iter(c["metrics"]["loss"]))]
         )
-    if isinstance(sf.spec, mf.Spec):
-        _initial_loss_is_the_reference(sf.spec, sf.presets["tiny"], finite[0])
+    _initial_loss_is_the_reference(sf.spec, sf.presets["tiny"], finite[0])
 
 
 def _initial_loss_is_the_reference(spec, run, curve):
@@ -50,8 +49,8 @@ def _initial_loss_is_the_reference(spec, run, curve):
     neuron-by-neuron forward of tests/helpers.py and the loss written in numpy."""
     import jax
 
-    from mfspec._curves import eval_sets_for
-    from mfspec._sweep import run_keys
+    from mfspec.finite.curves import eval_sets_for
+    from mfspec.run.sweep import run_keys
 
     net = spec.network(spec.widths(run.widths[0]), run_keys(jax.random.PRNGKey(0), 0, 0)[0])
     for split, (x, y) in eval_sets_for(spec, run, jax.random.PRNGKey(0)).items():

@@ -1,5 +1,5 @@
-"""The sweep's (width, seed) runs split over 2 processes (``mfspec run --distributed``; mfspec/_sweep_share.py),
-and a process killed mid-sweep (mfspec/_peers.py).
+"""The sweep's (width, seed) runs split over 2 processes (``mfspec run --distributed``; mfspec/run/share.py),
+and a process killed mid-sweep (mfspec/common/peers.py).
 
 Reference: the same ``mfspec run`` in one process. Each run is trained by one process from the same
 keys, and process 0 gathers the records as JSON text (a float's repr reads back the same double),

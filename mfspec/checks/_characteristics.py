@@ -9,9 +9,9 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from mfspec._formal import FormalSystem, WeightedBatch
-from mfspec._state import Particles
-from mfspec.layers import LayerState
+from mfspec.layers.base import LayerState
+from mfspec.limit.formal import FormalSystem, WeightedBatch
+from mfspec.network.particles import Particles
 
 
 def _test_g(theta1, w):

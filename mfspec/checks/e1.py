@@ -26,6 +26,11 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from mfspec.finite.gradients import scaled_gradients
+from mfspec.layers.base import tied_widths
+from mfspec.limit.formal import FormalSystem, WeightedBatch
+from mfspec.loss import Loss
+from mfspec.network.particles import Particles, empirical_particles
 from mfspec.symbolic._report import Check
 
 #: The default relative tolerance: the identities are exact up to summation order in float64.
@@ -37,16 +42,15 @@ T_EVAL = 0.37
 @functools.cache
 def _linear_loss(k: int):
     """L(y, ŷ) = ⟨y, ŷ⟩: with y = e_c, ∇̃ of the loss at one sample is ∇̃ŷ_c."""
-    from mfspec.loss import Loss
-
     y = sp.symbols(f"y1:{k + 1}", real=True)
     yh = sp.symbols(f"yh1:{k + 1}", real=True)
     return Loss(sum(a * b for a, b in zip(y, yh)), y=y, yhat=yh)
 
 
 def default_widths(spec) -> tuple[int, ...]:
-    """Small, unequal widths (5, 4, 3, 3, ...): every matrix non-square, every layer cheap."""
-    return tuple(max(5 - i, 3) for i in range(spec.num_layers))
+    """Small, unequal widths (5, 4, 3, 3, ...; tied where a kind keeps the width below): every matrix
+    non-square, every layer cheap."""
+    return tied_widths(spec.layers, [max(5 - i, 3) for i in range(spec.num_layers)])
 
 
 def random_network(spec, widths, key, *, spread: float = 0.5):
@@ -61,32 +65,16 @@ def random_network(spec, widths, key, *, spread: float = 0.5):
     return type(net).with_params(net, jax.tree.unflatten(tree, moved))
 
 
-def _as_particles(net, arrays=None):
-    """The empirical measure of ``net`` (``arrays`` given: that pytree of ``net.params()``'s shape,
-    in the particle layout): the identity for a fully connected network, a rearrangement of
-    filters for a CNN (``mfspec.conv._limit.conv_particles``)."""
-    from mfspec._state import Particles, empirical_particles
-
-    if isinstance(net, Particles):
-        return empirical_particles(net) if arrays is None else Particles.with_params(net, arrays)
-    from mfspec.conv._limit import conv_particles
-
-    return conv_particles(net, arrays)
-
-
 @eqx.filter_jit
 def _pairs(system, net, x, y, linear, loss):
     """(formal system, network) pairs for every identity, one compilation per architecture."""
-    from mfspec._formal import WeightedBatch
-    from mfspec._network import scaled_gradients
-
-    p = _as_particles(net)
+    p = empirical_particles(net)
     out = {"yhat": (system.forward(p, x), net(x))}
     k = y.shape[1]
     eye = jnp.eye(k, dtype=x.dtype)
 
-    def in_layout(arrays):  # the network's scaled gradients in the particle state's layout
-        return _as_particles(net, arrays).params()
+    def in_layout(arrays):  # the network's scaled gradients as a state, in the formal system's order
+        return Particles.with_params(net, arrays).params()
 
     def delta(xb, e):
         formal = system.pullback(p, xb[None], lambda yhat: e[None]).params()
@@ -107,17 +95,14 @@ def e1_residuals(spec, *, widths=None, samples: int = 5, seed: int = 0) -> dict[
 
     Relative to the largest entry of the network's side of that quantity.
     """
-    from mfspec._formal import FormalSystem
-    from mfspec._spec import limit_view
-
     widths = default_widths(spec) if widths is None else tuple(widths)
     with jax.enable_x64(True):
         key = jax.random.PRNGKey(seed)
         net = random_network(spec, widths, key)
         x, y = spec.data.minibatch(jax.random.fold_in(key, 2), samples, dtype=jnp.float64)
-        system = FormalSystem.from_spec(limit_view(spec))
+        system = FormalSystem.from_spec(spec)
         pairs = _pairs(system, net, x, y, _linear_loss(spec.outputs), spec.loss)
-        names = [f"{a} {b}" for a, b in _names(limit_view(spec).layers)]
+        names = [f"{a} {b}" for a, b in _names(spec.layers)]
         res = {"yhat": _rel(*pairs["yhat"])}
         for what in ("Delta", "G"):
             got, want = pairs[what]
@@ -150,9 +135,7 @@ def check_e1(spec, *, widths=None, samples: int = 5, seed: int = 0, tol: float =
     widths = default_widths(spec) if widths is None else tuple(widths)
     res = e1_residuals(spec, widths=widths, samples=samples, seed=seed)
     worst = max(res, key=res.get)
-    from mfspec._spec import limit_view
-
-    kinds = ", ".join(kind.kind_name for kind in limit_view(spec).layers)
+    kinds = ", ".join(kind.kind_name for kind in spec.layers)
     passed = bool(np.isfinite(res[worst]) and res[worst] <= tol)
     detail = (
         f"{len(res)} quantities (ŷ, every Δ per sample and output, every rate G) in float64 on the "
@@ -160,11 +143,3 @@ def check_e1(spec, *, widths=None, samples: int = 5, seed: int = 0, tol: float =
     )
     return Check(f"E1 JAX formal system L={len(widths)} n={widths}", res[worst], tol, passed, detail,
                  time.perf_counter() - start)  # fmt: skip
-
-
-def verify_cnn(spec):
-    """``mfspec verify`` for a CNN (``mf.conv.ConvSpec``): E1 on its formal system, float64, at
-    small widths. The symbolic checks (E2, MF scaling) are written for fully connected kinds."""
-    from mfspec.symbolic._report import Report
-
-    return Report(spec.name, (check_e1(spec, samples=3),))

@@ -67,10 +67,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mfspec._formal import FormalSystem
-from mfspec._particles import spec_particles
+from mfspec import act, init, loss
 from mfspec.checks._characteristics import Field, all_times
-from mfspec.layers import Dense
+from mfspec.data import ArrayData
+from mfspec.declaration.spec import Spec
+from mfspec.layers.dense import Dense
+from mfspec.limit.expectation import data_expectation
+from mfspec.limit.formal import FormalSystem
+from mfspec.limit.particles import spec_particles
+from mfspec.limit.stepping import is_smooth
+from mfspec.lr import constant
+from mfspec.symbolic._report import Check
 
 #: The two candidates for ∂_t g in the D_2 f term (docs/formal_system.md sec. 5).
 VARIANTS = {
@@ -86,20 +93,18 @@ RK4_STEPS = 24
 
 def builtin_spec():
     """The small 4-layer tanh net the check runs on (smooth σ, biases with τ3 > 0, d = 2)."""
-    import mfspec as mf
-
     rng = np.random.default_rng(0)
     x = rng.normal(size=(12, 2))
     y = np.tanh(1.5 * x[:, 0] - x[:, 1]) + 0.3
-    return mf.Spec(
+    return Spec(
         name="eulerian_tanh4",
         input_dim=2,
-        hidden=3 * [mf.layer(mf.act.tanh)],
-        head=mf.head(mf.act.tanh, outputs=1),
-        loss=mf.loss.squared(1).without_error(),  # real targets: a regression
-        init=mf.init.usual(tau1=1.5, mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.5),
-        data=mf.data.ArrayData(x, y),
-        lr=mf.lr.constant(1e-2),
+        hidden=3 * [act.layer(act.tanh)],
+        head=act.head(act.tanh, outputs=1),
+        loss=loss.squared(1).without_error(),  # real targets: a regression
+        init=init.usual(tau1=1.5, mu2=1.0, tau2=0.5, mu3=0.0, tau3=0.5),
+        data=ArrayData(x, y),
+        lr=constant(1e-2),
         batch_size=12,
     )
 
@@ -137,10 +142,12 @@ def unsuitable(spec) -> str | None:
     """Why the check cannot run on ``spec`` (None when it can): it needs L ≥ 3 (ℓ = 3 needs it),
     dense layers 2 and 3 (the G_ℓ of Sec. 3.2 is a dense layer's) and
     smooth σ's (a kink, e.g. ReLU, spoils the finite differences in t)."""
-    from mfspec._limit import is_smooth
-
     if spec.num_layers < 3:
         return f"L = {spec.num_layers} < 3: the D_2 f term of G_ℓ first appears at ℓ = 3"
+    skip = next((kind for kind in spec.layers[1:3] if kind.skips), None)
+    if skip is not None:
+        return (f"a {type(skip).__name__} layer's neurons carry the labels of the layer below (f_ℓ takes the "
+                "neuron's own lower state as an argument): the Eulerian G_ℓ of Sec. 3.2 is not defined for it")  # fmt: skip
     if not all(isinstance(kind, Dense) for kind in spec.layers[1:3]):
         return "layers 2 and 3 must be dense: the Eulerian G_ℓ of Sec. 3.2 is that of a dense layer"
     if not is_smooth(spec):
@@ -167,8 +174,6 @@ def eulerian_residuals(
         t: the time of the comparison; deltas: FD half-steps; steps: N, the RK4 steps of the
             characteristic (the ensemble takes 2N steps and is saved at each).
     """
-    from mfspec._expectation import data_expectation
-
     spec = builtin_spec() if spec is None else spec
     why = unsuitable(spec)
     if why is not None:
@@ -249,8 +254,6 @@ def check_eulerian(spec=None, *, variant: str = "A", tol: float = 1e-3, min_orde
     Passes when, at ℓ = 2 and 3, the variant under test leaves a residual ≤ tol·max|G_ℓ| that falls
     like δ² (an FD error, not a modelling error).
     """
-    from mfspec.symbolic._report import Check
-
     if variant not in VARIANTS:
         raise ValueError(f"check_eulerian: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     name = f"Eulerian G_l, D_2 f variant {variant}"

@@ -9,6 +9,9 @@ Checks (docs/formal_system.md sec. 4-5), all on the user's own spec and every la
 - the Eulerian D_2 f check (``mfspec.checks.eulerian``) when the spec's σ are smooth (else
   reported as skipped, with the reason).
 
+A check that a layer kind has no rule for (a convolution has no tiny symbolic network:
+``NoSymbolicRule``) is reported as skipped, with the kind's reason.
+
 Each check takes the implementation under test as an argument, so a test can inject a fault (a
 dropped n factor, a flipped sign) and watch the check fail; further checks plug in through
 ``extra_checks``. ``eulerian="B"`` injects the other D_2 f variant as a fault, ``eulerian=None``
@@ -20,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from mfspec.checks.e1 import check_e1
+from mfspec.checks.eulerian import check_eulerian
+from mfspec.layers.base import NoSymbolicRule
 from mfspec.symbolic import _empirical
 from mfspec.symbolic._e2 import check_e2
 from mfspec.symbolic._finite import Scales, mf_scales
@@ -63,15 +68,25 @@ def verify(
     """
     sizes = tuple((tuple(w), d) for w, d in (sizes or sizes_for(spec)))
     checks = [check_e1(spec, seed=seed)]
-    checks += [check_e2(spec, w, d, scales=scales, formal=formal) for w, d in sizes]
+    checks += [_unless_no_rule(f"E2 symbolic L={len(w)} d={d}", lambda w=w, d=d: check_e2(spec, w, d, scales=scales,
+               formal=formal)) for w, d in sizes]  # fmt: skip
     jax_sizes = list(sizes)
     if spec.num_layers not in {len(w) for w, _ in sizes}:
         jax_sizes.append(((2,) * spec.num_layers, 2))
-    checks += [check_jax(spec, w, d, scaled_gradients=scaled_gradients, seed=seed) for w, d in jax_sizes]
-    checks.append(check_mf_scaling(spec, scales=scales))
+    checks += [_unless_no_rule(f"JAX vs SymPy L={len(w)} d={d}", lambda w=w, d=d: check_jax(
+               spec, w, d, scaled_gradients=scaled_gradients, seed=seed)) for w, d in jax_sizes]  # fmt: skip
+    checks.append(
+        _unless_no_rule("MF scaling (symbolic widths)", lambda: check_mf_scaling(spec, scales=scales))
+    )
     if eulerian is not None:
-        from mfspec.checks.eulerian import check_eulerian
-
         checks.append(check_eulerian(spec, variant=eulerian))
     checks += [extra(spec) for extra in extra_checks]
     return Report(spec.name, tuple(checks))
+
+
+def _unless_no_rule(name: str, run: Callable[[], Check]) -> Check:
+    """``run()``, or a skipped ``Check`` saying why when a layer kind has no symbolic rule for it."""
+    try:
+        return run()
+    except NoSymbolicRule as why:
+        return Check(name, float("nan"), 0.0, True, f"not applicable: {why}", 0.0, skipped=True)

@@ -17,22 +17,24 @@ the dynamics ever reads (Sec. 2.3).
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax.numpy as jnp
-import numpy as np
 import sympy as sp
 
-from mfspec._discretize import Discretization, theta_particles
-from mfspec._seedwise import seedwise
 from mfspec.act import Activation
+from mfspec.common.seedwise import seedwise
 from mfspec.init import Kernel, Law
-from mfspec.layers._base import LayerKind, LayerState, batch_contraction
+from mfspec.layers._pullbacks import batch_contraction
+from mfspec.layers._quadrature import Discretization, theta_particles
+from mfspec.layers.base import Back, Draw, LayerKind, LayerState, Upstream
 
 __all__ = ["Dense"]
 
 
 @seedwise
 def _feature_major_matmul(a, w):
-    """(W aᵀ)ᵀ: rounded as for one seed when seeds are batched (``mfspec._seedwise``)."""
+    """(W aᵀ)ᵀ: rounded as for one seed when seeds are batched (``mfspec.common.seedwise``)."""
     return (w @ a.T).T
 
 
@@ -41,14 +43,42 @@ def mix_matmul(a, pi, w):
 
     A scalar π (a finite network's 1/n) is applied after the matmul: one multiply of a (B, M)
     block, not of the input. Written feature-major (W aᵀ)ᵀ: XLA:CPU picks faster dot layouts for
-    it, forward and backward (bench/bench_train.py on the default spec: +28 % steps/s at n = 400,
-    +6 % at n = 800).
+    it, forward and backward (bench/README.md, "Why the code is written so").
     """
     if jnp.ndim(pi) == 0:
         return _feature_major_matmul(a, w) * pi
     if w.shape[0] == 1:  # one particle (a collapsed layer): a weighted sum, fused with σ_{ℓ−1}
         return jnp.sum(a * (w[0] * pi), axis=-1, keepdims=True)
     return a @ (w * pi).T  # π on the (M, M') weights, not on the (B, M') activations
+
+
+def dense_pullback(state: LayerState, a, d_h):
+    """(Σ_b d_h aᵀ (M, M'), ``Back(a=(π ⊙ d_h) F)``): the backward of H = Σ_i π'_i F[:, i] a_i, shared
+    by the kinds whose connection is this matrix product (dense, residual)."""
+    if state.w.shape[0] == 1:  # one particle: reductions over b that XLA fuses with σ_{ℓ−1}
+        return jnp.sum(d_h * a, axis=0, keepdims=True), Back(a=(d_h * state.mix) * state.w)
+    return batch_contraction(d_h, a), Back(a=(d_h * state.mix) @ state.w)
+
+
+def sym_dense_sum(w, up: Upstream) -> tuple:
+    """π' Σ_i W[j, i] a_i for every j (symbolic)."""
+    return tuple(sum((wi * ai for wi, ai in zip(row, up.a)), sp.S.Zero) * up.mix for row in w)
+
+
+def sym_dense_pullback(w, up: Upstream, pi, d_h):
+    """(Δ_W[j, i] = d_h[j] a_i, ``Back(a=[π Σ_j W[j, i] d_h[j]])``), symbolic."""
+    delta = tuple(tuple(d * ai for ai in up.a) for d in d_h)
+    back = tuple(pi * sum((w[j][i] * d_h[j] for j in range(len(w))), sp.S.Zero) for i in range(len(up.a)))
+    return delta, Back(a=back)
+
+
+def sym_dense_clones(ell, marked: Upstream, clone: Upstream, width_prev, R):
+    """The marked/clone sums of a dense connection (see ``Dense.sym_clones``)."""
+    a, b, c, om = (R(f"{p}{ell}") for p in "abcw")
+    m = width_prev
+    hm = (a * marked.a + (m - 1) * b * clone.a) / m
+    hc = (c * marked.a + (m - 1) * om * clone.a) / m
+    return hm, hc, [(f"W_{ell}[*,*]", a)], {a: om, b: om, c: om}
 
 
 class Dense(LayerKind):
@@ -64,9 +94,9 @@ class Dense(LayerKind):
     theta_law: Law | None = None
     weight_law: Kernel | None = None
 
-    kind_name = "dense"
+    kind_name: ClassVar[str] = "dense"
 
-    def check_weight_law(self, where: str, q_prev: int | None = None) -> None:
+    def check_weight_law(self, where: str, q_prev: int | None) -> None:
         if not isinstance(self.weight_law, Kernel):
             raise TypeError(
                 f"{where}: a dense layer's weights need an mf.init.Kernel (its conditional mean is "
@@ -80,35 +110,29 @@ class Dense(LayerKind):
         """Sec. 3.1: W_ℓ's SGD step is scaled by n_ℓ n_{ℓ−1}."""
         return n * n_prev
 
-    def init(self, key_w, key_theta, n: int, prev_theta, input_dim: int, dtype) -> LayerState:
+    def init(self, draw: Draw, ell: int, n: int, prev: LayerState | None, dtype) -> LayerState:
         """θ_ℓ rows iid; W_ℓ[j, i] = mean(θ_j, θ'_i) + noise · N(0, 1) (Sec. 3.2's prediction statement)."""
-        theta = self.theta_law.sample(key_theta, n, self.q).astype(dtype)
-        w = self.weight_law.sample(key_w, theta, prev_theta).astype(dtype)
+        theta = self.theta_law.sample(draw.theta(ell), n, self.q).astype(dtype)
+        w = self.weight_law.sample(draw.weights(ell), theta, prev.theta).astype(dtype)
         return LayerState(w, theta)
 
     # ---- both systems ----------------------------------------------------------------------
 
-    def preactivation(self, state: LayerState, a, prev_mix):
+    def preactivation(self, state: LayerState, up: Upstream):
         """H_ℓ[b, j] = Σ_i π'_i F[j, i] a[b, i]."""
-        return mix_matmul(a, prev_mix, state.w)
+        return mix_matmul(up.a, up.mix, state.w)
 
-    def weight_pullback(self, state: LayerState, a, prev_mix, d_h):
+    def weight_pullback(self, state: LayerState, up: Upstream, d_h):
         """Σ_b ⟨cot, Δ_{W,ℓ}⟩ = (cot Δ_{H,ℓ})ᵀ a (M, M') and B_{ℓ−1} = (π ⊙ cot Δ_{H,ℓ}) F (B, M')."""
-        if state.w.shape[0] == 1:  # one particle: reductions over b that XLA fuses with σ_{ℓ−1}
-            return jnp.sum(d_h * a, axis=0, keepdims=True), (d_h * state.mix) * state.w
-        return batch_contraction(d_h, a), (d_h * state.mix) @ state.w
+        return dense_pullback(state, up.a, d_h)
 
-    def particles(self, ctx: Discretization, prev: LayerState, ell: int) -> LayerState:
+    def particles(self, ctx: Discretization, prev: LayerState | None, ell: int) -> LayerState:
         """θ_ℓ by ``theta_particles`` (collapse, Gauss–Hermite, Sobol, MC); F_ℓ = the kernel mean
         on the particles (the noise is dropped: see the module docstring)."""
         th, pi = theta_particles(self.theta_law, self.q, ell, ctx)
         w = self.weight_law.mean_on(th, prev.theta, ctx.dtype)
         as_ = lambda a: jnp.asarray(a, ctx.dtype)  # noqa: E731
         return LayerState(w, as_(th), as_(pi))
-
-    def weights_on(self, theta, prev_theta, dtype):
-        """F on new particles of layer ℓ−1 (the radial reduction replaces layer 1)."""
-        return self.weight_law.mean_on(np.asarray(theta), prev_theta, dtype), None
 
     # ---- symbolic --------------------------------------------------------------------------
 
@@ -120,24 +144,18 @@ class Dense(LayerKind):
         """Symbols W{ℓ}_{j}{i}: (n, n') nested tuples."""
         return tuple(tuple(sp.Symbol(f"W{ell}_{j}{i}", real=True) for i in range(n_prev)) for j in range(n))
 
-    def sym_preactivation(self, w, a, prev_pi):
+    def sym_preactivation(self, w, up: Upstream):
         """h_ℓ[j] = π' Σ_i W_ℓ[j, i] a_i."""
-        return tuple(sum((wi * ai for wi, ai in zip(row, a)), sp.S.Zero) * prev_pi for row in w)
+        return sym_dense_sum(w, up)
 
-    def sym_pullback(self, w, a, pi, d_h):
+    def sym_pullback(self, w, up: Upstream, pi, d_h):
         """Δ_{W,ℓ}[j, i] = Δ_{H,ℓ}[j] a_i and B_{ℓ−1}[i] = π Σ_j W[j, i] Δ_{H,ℓ}[j] (one channel)."""
-        delta = tuple(tuple(d * ai for ai in a) for d in d_h)
-        back = tuple(pi * sum((w[j][i] * d_h[j] for j in range(len(w))), sp.S.Zero) for i in range(len(a)))
-        return delta, back
+        return sym_dense_pullback(w, up, pi, d_h)
 
-    def sym_clones(self, ell, marked_in, clone_in, width_prev, R):
+    def sym_clones(self, ell, marked: Upstream, clone: Upstream, width_prev, R):
         """Marked neuron j* and clones of layers ℓ and ℓ−1: entries a = W[*, *], b = W[*, ·],
         c = W[·, *], ω = W[·, ·]; a sum over layer ℓ−1 is marked + (n_{ℓ−1} − 1) × clone."""
-        a, b, c, om = (R(f"{p}{ell}") for p in "abcw")
-        m = width_prev
-        hm = (a * marked_in + (m - 1) * b * clone_in) / m
-        hc = (c * marked_in + (m - 1) * om * clone_in) / m
-        return hm, hc, [(f"W_{ell}[*,*]", a)], {a: om, b: om, c: om}
+        return sym_dense_clones(ell, marked, clone, width_prev, R)
 
     # ---- printed equations -----------------------------------------------------------------
 

@@ -12,23 +12,26 @@ The input layer has no previous layer to pull back to: its backward ends with G_
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
-from mfspec._discretize import Discretization, normal_params, sobol_normal
-from mfspec._seedwise import seedwise
 from mfspec.act import Activation
+from mfspec.common.seedwise import seedwise
 from mfspec.init import Law, Normal
-from mfspec.layers._base import LayerKind, LayerState, batch_contraction
+from mfspec.layers._pullbacks import batch_contraction
+from mfspec.layers._quadrature import Discretization, normal_params, sobol_normal
+from mfspec.layers.base import Back, Draw, LayerKind, LayerState, Upstream
 
 __all__ = ["Input"]
 
 
 @seedwise
 def _input_matmul(x, w):
-    """X Wᵀ; its W-gradient is rounded as for one seed when seeds are batched (``mfspec._seedwise``)."""
+    """X Wᵀ; its W-gradient is rounded as for one seed when seeds are batched (``mfspec.common.seedwise``)."""
     return x @ w.T
 
 
@@ -45,10 +48,10 @@ class Input(LayerKind):
     theta_law: Law | None = None
     weight_law: Law | None = None
 
-    reads_input = True
-    kind_name = "input"
+    reads_input: ClassVar[bool] = True
+    kind_name: ClassVar[str] = "input"
 
-    def check_weight_law(self, where: str, q_prev: int | None = None) -> None:
+    def check_weight_law(self, where: str, q_prev: int | None) -> None:
         if not isinstance(self.weight_law, Law):
             raise TypeError(
                 f"{where}: the law of W_1's entries must be an mf.init law, got {self.weight_law!r}"
@@ -61,23 +64,24 @@ class Input(LayerKind):
         """Sec. 3.1: W_1's SGD step is scaled by n_1 (``n_prev`` is d, which does not enter)."""
         return n
 
-    def init(self, key_w, key_theta, n: int, prev_theta, input_dim: int, dtype) -> LayerState:
+    def init(self, draw: Draw, ell: int, n: int, prev: LayerState | None, dtype) -> LayerState:
         """W_1 entries iid from ``weight_law``, θ_1 rows iid from ``theta_law``."""
-        w = self.weight_law.sample(key_w, n * input_dim, 1).reshape(n, input_dim)
-        theta = self.theta_law.sample(key_theta, n, self.q).astype(dtype)
+        d = draw.input_dim
+        w = self.weight_law.sample(draw.weights(ell), n * d, 1).reshape(n, d)
+        theta = self.theta_law.sample(draw.theta(ell), n, self.q).astype(dtype)
         return LayerState(w.astype(dtype), theta)
 
     # ---- both systems ----------------------------------------------------------------------
 
-    def preactivation(self, state: LayerState, x, prev_mix):
+    def preactivation(self, state: LayerState, up: Upstream):
         """H_1 = X Wᵀ, (B, M)."""
-        return _input_matmul(x, state.w)
+        return _input_matmul(up.a, state.w)
 
-    def weight_pullback(self, state: LayerState, x, prev_mix, d_h):
+    def weight_pullback(self, state: LayerState, up: Upstream, d_h):
         """Σ_b ⟨cot, Δ_{W,1}⟩ = (cot Δ_{H,1})ᵀ X, shape (M, d); nothing to pull back to."""
-        return batch_contraction(d_h, x), None
+        return batch_contraction(d_h, up.a), Back()
 
-    def particles(self, ctx: Discretization, prev=None) -> LayerState:
+    def particles(self, ctx: Discretization, prev: LayerState | None, ell: int) -> LayerState:
         """M_1 = ``resolution.m1`` equal-weight particles of (θ_1, w): scrambled Sobol points
         through the normal quantile when every non-atomic coordinate is Normal, Monte Carlo else."""
         m, d, q = ctx.resolution.m1, ctx.input_dim, self.q
@@ -108,22 +112,22 @@ class Input(LayerKind):
         """Symbols W1_{i}{c}: (n, d) nested tuples (``n_prev`` is d)."""
         return tuple(tuple(sp.Symbol(f"W1_{i}{c}", real=True) for c in range(n_prev)) for i in range(n))
 
-    def sym_preactivation(self, w, x, prev_pi):
+    def sym_preactivation(self, w, up: Upstream):
         """h_1[i] = Σ_c W_1[i, c] x[c]."""
-        return tuple(sum((wc * xc for wc, xc in zip(row, x)), sp.S.Zero) for row in w)
+        return tuple(sum((wc * xc for wc, xc in zip(row, up.a)), sp.S.Zero) for row in w)
 
-    def sym_pullback(self, w, x, pi, d_h):
+    def sym_pullback(self, w, up: Upstream, pi, d_h):
         """Δ_{W,1}[i, c] = Δ_{H,1}[i] x[c] (one output channel); no B to the input."""
-        return tuple(tuple(d * xc for xc in x) for d in d_h), None
+        return tuple(tuple(d * xc for xc in up.a) for d in d_h), Back()
 
-    def sym_clones(self, ell, marked_in, clone_in, width_prev, R):
+    def sym_clones(self, ell, marked: Upstream, clone: Upstream, width_prev, R):
         """The MF-scaling construction (``mfspec.symbolic._scaling``): a marked neuron with its own
-        row w* and clones sharing w̄, fed the input x (``marked_in`` = ``clone_in`` = x)."""
-        d = len(marked_in)
+        row w* and clones sharing w̄, fed the input x (``marked.a`` = ``clone.a`` = x)."""
+        d = len(marked.a)
         w_m = [R(f"wm_{c}") for c in range(d)]
         w_c = [R(f"wc_{c}") for c in range(d)]
-        hm = sum((a * b for a, b in zip(w_m, marked_in)), sp.S.Zero)
-        hc = sum((a * b for a, b in zip(w_c, clone_in)), sp.S.Zero)
+        hm = sum((a * b for a, b in zip(w_m, marked.a)), sp.S.Zero)
+        hc = sum((a * b for a, b in zip(w_c, clone.a)), sp.S.Zero)
         marked = [(f"w*_{c}", s) for c, s in enumerate(w_m)]
         return hm, hc, marked, dict(zip(w_m, w_c))
 

@@ -18,7 +18,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import sympy as sp
 
-from mfspec._seedwise import seedwise
+from mfspec.common.seedwise import seedwise
 from mfspec.init import Atom, Law, Normal
 
 __all__ = ["Readout"]
@@ -26,7 +26,7 @@ __all__ = ["Readout"]
 
 @seedwise
 def _weighted_sum(out, pi):
-    """Σ_n out[b, n, k] π_n, rounded as for one seed when seeds are batched (``mfspec._seedwise``)."""
+    """Σ_n out[b, n, k] π_n, rounded as for one seed when seeds are batched (``mfspec.common.seedwise``)."""
     return jnp.einsum("bnk,n->bk", out, pi)
 
 

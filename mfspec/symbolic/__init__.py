@@ -4,7 +4,8 @@ symbolic_system(spec)          the finite network (eq. 38) and formal system (eq
                                eq. 48-52) as SymPy expressions, grouped into sections
 equations_text(spec, latex=)   those equations as readable text or a LaTeX document
 check_e2, check_jax, check_mf_scaling   the symbolic identities (docs/formal_system.md sec. 4)
-verify(spec)                   every check of ``mfspec.checks`` → Report
+
+``mfspec.checks.verify(spec)`` runs them with the numeric checks on a user's spec.
 """
 
 from mfspec.symbolic._e2 import check_e2
@@ -26,12 +27,4 @@ __all__ = [
     "equations_text",
     "mf_scales",
     "symbolic_system",
-    "verify",
 ]
-
-
-def verify(spec, **kwargs):
-    """``mfspec.checks.verify`` (kept here: the symbolic checks are most of it)."""
-    from mfspec.checks.verify import verify as run
-
-    return run(spec, **kwargs)

@@ -53,7 +53,7 @@ def check_e2(spec, widths: Sequence[int], d: int, *, scales: Scales = mf_scales,
     ]
     residual, first, count = compare(pairs)
     passed = first == "" and count > 0
-    where = f"L={len(widths)} n={tuple(widths)} d={d}"
+    where = f"L={inst.L} n={inst.widths} d={d}"
     kinks = "kinks as generic φ" if smooth.used else "no kinks"
     detail = f"{count} identities, {kinks}" + ("" if passed else f"; first failure: {first}")
     return Check(f"E2 symbolic {where}", residual, 0.0, passed, detail, time.perf_counter() - t0)

@@ -2,7 +2,8 @@
 
 ρ_ℓ = (1/n_ℓ) Σ_i δ_(θ_{ℓ,i}, f_{ℓ,i}) with f evaluated on the support (App. B.1). Every ∫ · ρ_ℓ
 becomes a (1/n_ℓ)-weighted sum, and the backward pass is the Δ recursion of Sec. 3.2 written out
-per layer kind (``LayerKind.sym_pullback``: Δ_W and B_{ℓ−1}) — no differentiation of ŷ happens
+per layer kind (``LayerKind.sym_pullback``: Δ_W, B_{ℓ−1} and a skip connection's direct share of
+Δ_{H,ℓ−1}) — no differentiation of ŷ happens
 here, which is what makes the comparison with ``_finite`` (SymPy's own derivative of eq. 38) a
 real check. The forward pass is the same fold as ``_finite.forward`` (a network *is* the particle
 system with weights 1/n).
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 
+from mfspec.layers.base import Upstream
 from mfspec.symbolic import _finite
 from mfspec.symbolic._instance import Instance, dsigma_dh, grad_theta_sigma, loss_grad, sigma
 
@@ -41,20 +43,24 @@ def deltas(inst: Instance, x: Sequence[sp.Expr]) -> dict[str, tuple]:
     d_H = [dsigma_dh(acts[-1], th, h) for th, h in zip(thetas[-1], hs[-1])]
     for ell in range(L, 0, -1):
         kind = inst.kinds[ell - 1]
-        parts = [kind.sym_pullback(inst.weights[ell - 1], a[ell - 1], pi[ell - 1], [d[o] for d in d_H])
+        up = Upstream(a[ell - 1], pi[ell - 2], tuple(hs[ell - 2])) if ell > 1 else Upstream(a[0])
+        parts = [kind.sym_pullback(inst.weights[ell - 1], up, pi[ell - 1], [d[o] for d in d_H])
                  for o in range(k)]  # fmt: skip
         out[f"W_{ell}"] = _zip_outputs([p[0] for p in parts])
         out[f"theta_{ell}"] = tuple(tuple(tuple(comp) for comp in g) for g in d_theta)
         if ell == 1:
             break
-        # B_{ℓ−1}[i] per output, then Δ_{θ,ℓ−1} = B ∇_θσ_{ℓ−1} and Δ_{H,ℓ−1} = B ∂_hσ_{ℓ−1}.
-        back = [tuple(p[1][i] for p in parts) for i in range(len(a[ell - 1]))]
+        # B_{ℓ−1}[i] per output, then Δ_{θ,ℓ−1} = B ∇_θσ_{ℓ−1} and Δ_{H,ℓ−1} = B ∂_hσ_{ℓ−1}
+        # (+ a skip connection's share of Δ_{H,ℓ−1}, which does not pass through σ_{ℓ−1}).
+        n_prev = len(a[ell - 1])
+        back = [tuple(p[1].a[i] for p in parts) for i in range(n_prev)]
+        skip = [tuple(p[1].h[i] if p[1].h is not None else sp.S.Zero for p in parts) for i in range(n_prev)]
         act, th_prev, h_prev = acts[ell - 2], thetas[ell - 2], hs[ell - 2]
         d_theta = [tuple(tuple(b[o] * g[0] for o in range(k)) for g in grad_theta_sigma(act, th, h))
                    for b, th, h in zip(back, th_prev, h_prev)]  # fmt: skip
         d_H = [
-            tuple(b[o] * dsigma_dh(act, th, h)[0] for o in range(k))
-            for b, th, h in zip(back, th_prev, h_prev)
+            tuple(b[o] * dsigma_dh(act, th, h)[0] + s[o] for o in range(k))
+            for b, s, th, h in zip(back, skip, th_prev, h_prev)
         ]
     ordered = {}
     for ell in range(1, L + 1):

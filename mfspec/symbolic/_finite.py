@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import sympy as sp
 
+from mfspec.layers.base import Upstream
 from mfspec.symbolic._instance import Instance, loss_value, sigma
 
 #: ``scales(kind, group, ell, widths)`` → the MF factor of Sec. 3.1 of a parameter group
@@ -34,13 +35,13 @@ def mf_scales(kind, group: str, ell: int, widths: Sequence) -> sp.Expr:
 
 def forward(inst: Instance, x: Sequence[sp.Expr]) -> tuple[tuple[sp.Expr, ...], list[tuple[sp.Expr, ...]]]:
     """ŷ (k expressions) and pre-activations [h_1..h_L] for one input: the fold of eq. 38."""
-    a, pi, hs = tuple(x), None, []
+    up, hs = Upstream(tuple(x)), []
     for kind, w, thetas, n in zip(inst.kinds, inst.weights, inst.thetas, inst.widths):
-        h = kind.sym_preactivation(w, a, pi)
+        h = kind.sym_preactivation(w, up)
         hs.append(h)
         outs = [sigma(kind.act, th, hi) for th, hi in zip(thetas, h)]
-        a, pi = tuple(o[0] for o in outs), sp.Rational(1, n)
-    return inst.readout.sym_forward(outs, pi, inst.out_bias), hs
+        up = Upstream(tuple(o[0] for o in outs), sp.Rational(1, n), tuple(h))
+    return inst.readout.sym_forward(outs, up.mix, inst.out_bias), hs
 
 
 def batch_loss(inst: Instance) -> sp.Expr:

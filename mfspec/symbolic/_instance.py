@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from mfspec.layers import Dense, Input, LayerKind, Readout
+from mfspec.layers.base import LayerKind, tied_widths
+from mfspec.layers.dense import Dense
+from mfspec.layers.input import Input
+from mfspec.layers.readout import Readout
 from mfspec.loss import Loss
 
 
@@ -85,9 +88,10 @@ def layers_for(spec, L: int) -> tuple[LayerKind, ...]:
 
 
 def instance(spec, widths: Sequence[int], d: int, *, batch: int = 1) -> Instance:
-    """A symbolic instance of ``spec`` at widths n_1..n_L (L = len(widths)), input dim d."""
-    widths = tuple(widths)
+    """A symbolic instance of ``spec`` at widths n_1..n_L (L = len(widths); tied where a kind keeps
+    the width below), input dim d."""
     kinds = layers_for(spec, len(widths))
+    widths = tied_widths(kinds, widths)
     k = kinds[-1].k
 
     def real(name):

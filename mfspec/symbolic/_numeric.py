@@ -19,6 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 
+from mfspec.finite.gradients import scaled_gradients as default_scaled
+from mfspec.layers.base import LayerState
+from mfspec.network.particles import Particles
 from mfspec.symbolic._compare import leaves
 from mfspec.symbolic._finite import batch_loss, forward, scaled_gradient
 from mfspec.symbolic._instance import instance, layers_for
@@ -42,10 +45,6 @@ def check_jax(
         scaled_gradients: the implementation under test, signature of ``mfspec.scaled_gradients``
             (default: that function); inject a faulty one to see this check fail.
     """
-    from mfspec._network import scaled_gradients as default_scaled
-    from mfspec._state import Particles
-    from mfspec.layers import LayerState
-
     t0 = time.perf_counter()
     scaled_gradients = scaled_gradients or default_scaled
     smooth = Smoother()
@@ -75,6 +74,7 @@ def check_jax(
 
     with jax.enable_x64(True):
         kinds = layers_for(spec, len(widths))  # the spec's own σ's, not the smoothed copies
+        widths = inst.widths
         prev = [d, *widths[:-1]]
         layers = tuple(
             LayerState(

@@ -21,6 +21,7 @@ import time
 
 import sympy as sp
 
+from mfspec.layers.base import Upstream
 from mfspec.symbolic._compare import normalize, numeric_value
 from mfspec.symbolic._finite import Scales, mf_scales
 from mfspec.symbolic._instance import layers_for
@@ -36,7 +37,10 @@ def check_mf_scaling(spec, *, L: int | None = None, d: int = 2, scales: Scales =
     kinds = tuple(
         kind.map_exprs(smooth) for kind in (spec.layers if L == spec.num_layers else layers_for(spec, L))
     )
-    n = sp.symbols(f"n1:{L + 1}", positive=True)
+    n = []  # symbolic widths; a kind that keeps its width (a residual layer) reuses the one below
+    for ell, (kind, sym) in enumerate(zip(kinds, sp.symbols(f"n1:{L + 1}", positive=True)), start=1):
+        n.append(kind.tied_width(sym, n[-1] if ell > 1 else None))
+    n = tuple(n)
     R = lambda name: sp.Symbol(name, real=True)  # noqa: E731
     x = [R(f"x_{c}") for c in range(d)]
     th_m = [[R(f"{s.name}m{ell}") for s in kind.act.theta] for ell, kind in enumerate(kinds, 1)]
@@ -48,16 +52,18 @@ def check_mf_scaling(spec, *, L: int | None = None, d: int = 2, scales: Scales =
         return [e.xreplace(rep) for e in act.exprs]
 
     # The fold of eq. 38 over marked/clone pairs: each kind builds h*, h· from the previous layer's
-    # marked and clone outputs (``LayerKind.sym_clones``) and names its marked weight symbols.
+    # marked and clone outputs and pre-activations (``LayerKind.sym_clones``) and names its marked
+    # weight symbols.
     quantities, marked, symmetric = [], [], {}
-    marked_in, clone_in = x, x
+    marked_in, clone_in = Upstream(x), Upstream(x)
     for ell, kind in enumerate(kinds, start=1):
         hm, hc, own, subs = kind.sym_clones(ell, marked_in, clone_in, n[ell - 2] if ell > 1 else None, R)
         quantities += [(f"h_{ell}*", hm), (f"h_{ell}.", hc)]
         marked.append(own)
         symmetric |= subs | dict(zip(th_m[ell - 1], th_c[ell - 1]))
         if ell < L:
-            marked_in, clone_in = sig(ell, th_m[ell - 1], hm)[0], sig(ell, th_c[ell - 1], hc)[0]
+            marked_in = Upstream(sig(ell, th_m[ell - 1], hm)[0], None, hm)
+            clone_in = Upstream(sig(ell, th_c[ell - 1], hc)[0], None, hc)
     bout = [R(f"bout_{o}") for o in range(kinds[-1].k)]
     om_L, oc_L = sig(L, th_m[-1], hm), sig(L, th_c[-1], hc)
     yhat = [(p + (n[-1] - 1) * q) / n[-1] + b for p, q, b in zip(om_L, oc_L, bout)]

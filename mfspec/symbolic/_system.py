@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from mfspec.layers import Dense
+from mfspec.layers.dense import Dense
 from mfspec.symbolic._notation import D2, Call, ExpectNoise, ExpectP, Inner, RhoIntegral, Var
 
 
