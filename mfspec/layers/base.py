@@ -357,6 +357,15 @@ class LayerKind(eqx.Module):
         """Printed rows of eq. 38 for this connection: (forward, back-sum to layer ℓ−1 or None,
         scaled gradient of the weights)."""
 
+    def eq_skip(self, ell: int, nt):
+        """The printed share of the scaled gradient at h_{ℓ−1} that does not pass through σ_{ℓ−1}
+        (a skip connection's), or None (the default: none)."""
+        return None
+
+    def eq_formal_skip(self, ell: int, fs):
+        """The same for Δ_{H,ℓ−1} of the formal system, or None (the default: none)."""
+        return None
+
     @abc.abstractmethod
     def eq_formal(self, ell: int, fs) -> tuple:
         """Printed rows of eq. 39 for this connection: (forward, B_{ℓ−1} or None, Δ_W, G_W, the

@@ -141,9 +141,9 @@ def _network(spec) -> tuple[tuple[Equation, ...], tuple[Equation, ...]]:
         back_sum = rows[ell][1]  # layer ℓ+1's connection carries the scaled cotangent back
         back.append(Equation(sp.IndexedBase(f"grad~_{{Theta_{ell}}} yhat")[j], back_sum * nt.sig(ell, j, "nabla_theta sigma"),
                              f"= n_{ell} ∂ŷ/∂θ_{ell},j"))  # fmt: skip
-        back.append(
-            Equation(nt.gh[ell][j], back_sum * nt.sig(ell, j, "partial_h sigma"), f"= n_{ell} ∂ŷ/∂h_{ell},j")
-        )
+        skip = spec.layers[ell].eq_skip(ell + 1, nt)  # a skip connection of layer ℓ+1 reads h_ℓ itself
+        h_grad = back_sum * nt.sig(ell, j, "partial_h sigma") + (sp.S.Zero if skip is None else skip)
+        back.append(Equation(nt.gh[ell][j], h_grad, f"= n_{ell} ∂ŷ/∂h_{ell},j"))
     back += [Equation(*grad_row) for _, _, grad_row in reversed(rows)]
     if spec.output_bias:
         back.append(Equation(Var("nabla_{b_{out}} yhat"), sp.S.One, "plain gradient"))
@@ -171,12 +171,9 @@ def _formal(spec):
         if spec.layers[ell - 1].q:
             back.append(Equation(Call(f"Delta_{{theta,{ell}}}", [TH, v], [X]),
                                  factor * Call(f"nabla_theta sigma_{ell}", [TH, _H(ell, v)])))  # fmt: skip
-        back.append(
-            Equation(
-                Call(f"Delta_{{H,{ell}}}", [TH, v], [X]),
-                factor * Call(f"partial_h sigma_{ell}", [TH, _H(ell, v)]),
-            )
-        )
+        skip = spec.layers[ell].eq_formal_skip(ell + 1, fs) if ell < L else None
+        d_h = factor * Call(f"partial_h sigma_{ell}", [TH, _H(ell, v)])
+        back.append(Equation(Call(f"Delta_{{H,{ell}}}", [TH, v], [X]), d_h if skip is None else d_h + skip))
     back += [Equation(*row[2]) for row in reversed(rows)]
 
     for ell, kind in enumerate(spec.layers, start=1):
