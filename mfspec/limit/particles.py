@@ -18,11 +18,12 @@ import jax.numpy as jnp
 
 from mfspec.common.validate import positive_int
 from mfspec.layers._quadrature import Discretization, seed_of
+from mfspec.layers.base import LayerState
 from mfspec.limit.resolution import DEFAULT as DEFAULT_RESOLUTION
 from mfspec.limit.resolution import Resolution
 from mfspec.network.particles import Particles
 
-__all__ = ["discretization", "particles_from", "spec_particles"]
+__all__ = ["discretization", "particles_from", "spec_particles", "split_chain"]
 
 
 def discretization(spec, key=None, *, resolution: Resolution = DEFAULT_RESOLUTION, collapse: bool = True,
@@ -79,9 +80,38 @@ def spec_particles(
 
 
 def particles_from(spec, ctx: Discretization, first=None) -> Particles:
-    """The fold of ``LayerKind.particles`` over the spec's layers (``first`` replaces layer 1's)."""
+    """The fold of ``LayerKind.particles`` over the spec's layers (``first`` replaces layer 1's).
+
+    A kind that skips (``LayerKind.skips``: a residual layer) shares its particles' labels with the
+    layer below: particle c·R + r continues particle c. When it splits each particle into R (θ nodes
+    of its own), every layer of the chain below it is split alike (``split_chain``), so that a particle
+    is a whole column of the chain (docs/formal_system.md sec. 9)."""
     layers = [first if first is not None else spec.layers[0].particles(ctx, None, 1)]
     for ell, kind in enumerate(spec.layers[1:], start=2):
-        layers.append(kind.particles(ctx, layers[-1], ell))
+        state = kind.particles(ctx, layers[-1], ell)
+        if kind.skips and state.size != layers[-1].size:
+            R = state.size // layers[-1].size
+            layers = split_chain(spec.layers, layers, R, state.pi)
+            # its weights on the layer below, built on the unsplit particles: one column per copy
+            state = LayerState(jnp.repeat(state.w, R, axis=1), state.theta, state.pi, state.omega)
+        layers.append(state)
     out_bias = spec.readout.particles(spec.outputs, ctx.key_for(len(spec.layers)), ctx.dtype)
     return Particles(tuple(layers), out_bias, spec.layers, spec.readout)
+
+
+def split_chain(kinds, layers: list[LayerState], R: int, pi) -> list[LayerState]:
+    """``layers`` (ℓ = 1..m) with each particle of the skip chain that ends at layer m split into R
+    copies (c → c·R + r) of weight ``pi`` (the new layer's π_{m,c} ϖ_r): the rows of every chain
+    layer repeat, and so do the columns of a chain layer's weights on the chain layer below it. The
+    chain is layer m and the layers below it for as long as each skips onto the next."""
+    base = len(layers) - 1
+    while base > 0 and kinds[base].skips:
+        base -= 1
+    out = list(layers)
+    for i in range(base, len(layers)):
+        s = layers[i]
+        w = jnp.repeat(s.w, R, axis=0)
+        if i > base:  # its inputs (the chain layer below) were split too
+            w = jnp.repeat(w, R, axis=1)
+        out[i] = LayerState(w, jnp.repeat(s.theta, R, axis=0), jnp.asarray(pi, s.theta.dtype), s.omega)
+    return out
