@@ -141,7 +141,8 @@ def catalogue() -> dict[str, mf.Spec]:
     """The architectures every generic test (E1, E2, JAX vs SymPy, MF scaling) runs over: L = 1..4,
     q = 0..2, k = 1, 2, 3, ReLU/tanh/user-written σ (heads β φ and one that does not factor), and
     every layer kind — the local operation σ*(w, h) affine and nonlinear in w, separable and not,
-    s = 1 and 2, in the middle and as the last layer.
+    s = 1 and 2, in the middle and as the last layer; residual layers stacked (κ = 1 and 1/2, a
+    q = 2 σ) and as a 2-output head (κ = 1/4); two CNNs.
 
     Distinct, time-dependent schedules per layer, so that each ξ_ℓ(t) must land on its own rate;
     every init law has spread, so that neurons are distinct."""
@@ -160,6 +161,10 @@ def catalogue() -> dict[str, mf.Spec]:
                                  mf.Dense(mf.head(mf.act.tanh, outputs=3))], mf.loss.cross_entropy, 3),
         "local-s2-last": ([mf.layer(mf.act.tanh), mf.local(w1 * sp.tanh(h + w2), w=(w1, w2), h=h, act=mf.head(mf.act.relu))],
                           mf.loss.squared, 1),
+        "residual-tanh-L4": ([mf.layer(mf.act.tanh), mf.Residual(mf.layer(mf.act.tanh)),
+                              mf.Residual(two_param_activation(), scale=0.5), mf.head(mf.act.tanh)], mf.loss.squared, 1),
+        "residual-head-k2": ([mf.layer(mf.act.relu), mf.Residual(mf.head(mf.act.tanh, outputs=2), scale=0.25)],
+                             mf.loss.squared, 2),
     }  # fmt: skip
     out = {}
     for name, (layers, loss, k) in archs.items():
