@@ -30,6 +30,7 @@ RANKS = {
     "checks": 8,
     "run": 9,
     "cli": 10, "testing": 10, "conv": 10, "": 10,
+    "spec": 11,  # the bundled spec files (the wheel ships spec/ as mfspec/spec/): users' view
 }  # fmt: skip
 #: Third-party modules imported inside a function: optional extras, or private API used only where
 #: it is needed (JAX's distributed client).
