@@ -75,8 +75,10 @@ class Instance:
 def layers_for(spec, L: int) -> tuple[LayerKind, ...]:
     """L layer kinds from ``spec``: its first layer, L − 2 of its middle layers (kinds other than
     dense first, so that a local operation is in the L = 3 instance; the first layer's σ as a dense
-    layer when the spec has none), its last layer. L = 1 takes the last layer's σ as the input layer."""
+    layer when the spec has none), its last layer; the spec's own layers at its own L. L = 1 takes the last layer's σ as the input layer."""
     kinds = spec.layers
+    if L == len(kinds):  # the spec itself, in its own order
+        return tuple(kinds)
     if L == 1:
         last = kinds[-1]
         return (last if last.reads_input else Input(last.act, last.theta_law),)
