@@ -42,6 +42,11 @@ FIGURES: dict[str, tuple[str, list[str], bool]] = {
     "tanh_annealed_cifar10": ("Fig. 10, tanh, annealed rate, CIFAR-10", ["tanh_annealed_cifar10"], True),
     "cifar10_vgg16": ("Fig. 11, CIFAR-10 on VGG16 features", ["cifar10_vgg16"], True),
     "cifar10_cnn": ("Fig. 12, the 8-layer MF CNN on CIFAR-10", ["cifar10_cnn"], True),
+    "residual_tanh": (
+        "not in the paper: an 8-layer tanh residual net (docs/residual.md)",
+        ["residual_tanh"],
+        False,
+    ),
 }
 
 

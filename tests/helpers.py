@@ -80,12 +80,15 @@ def classification_spec(*, n=64, k=3, seed=1, name="classification") -> mf.Spec:
     )
 
 
-def _reference_preactivation(kind, state, a):
+def _reference_preactivation(kind, state, a, h_prev):
     """h of one layer written neuron by neuron (no shared code with the layer kinds)."""
     w = state.w
     if isinstance(kind, mf.Input):
         return jnp.stack([a @ w[i] for i in range(w.shape[0])], axis=-1)
     n_prev = a.shape[-1]
+    if isinstance(kind, mf.Residual):  # neuron j continues neuron j below, plus κ × a dense branch
+        branch = [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])]
+        return jnp.stack([h_prev[..., j] + kind.scale * branch[j] for j in range(w.shape[0])], -1)
     if isinstance(kind, mf.Dense):
         return jnp.stack(
             [sum(w[j, i] * a[..., i] for i in range(n_prev)) / n_prev for j in range(w.shape[0])], -1
@@ -100,9 +103,9 @@ def reference_forward(net: mf.MFNetwork, x):
     a CNN by ``reference_cnn_forward``."""
     if isinstance(net.kinds[0], mf.Conv):
         return reference_cnn_forward(net, x)
-    a = x
+    a, h = x, None
     for kind, state in zip(net.kinds, net.layers):
-        h = _reference_preactivation(kind, state, a)
+        h = _reference_preactivation(kind, state, a, h)
         a = kind.act(state.theta, h)
     out = a if a.ndim == 3 else a[..., None]
     return out.sum(axis=1) / out.shape[1] + net.out_bias

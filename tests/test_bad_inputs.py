@@ -121,6 +121,18 @@ CASES = {
         lambda: _spec(hidden=[mf.Activation(sp.tanh(sp.Symbol("a") * H), theta=(sp.Symbol("a"),), h=H)]),
         ValueError,
     ),  # fmt: skip
+    "residual-width": (
+        lambda: _spec(
+            hidden=None,
+            head=None,
+            layers=(mf.Input(mf.layer(mf.act.relu)), mf.Residual(mf.head(mf.act.relu))),
+        ).network((4, 3), None),
+        ValueError,
+    ),  # fmt: skip
+    "residual-first": (
+        lambda: _spec(hidden=None, head=None, layers=(mf.Residual(mf.head(mf.act.relu)),)),
+        ValueError,
+    ),
     "cnn-labels": (lambda: _cnn(data=_images(np.eye(2)[[0, 1, 0, 1, 0, 1]] * 2)), ValueError),
     "cnn-geometry": (lambda: _cnn(layers=(mf.conv.ConvLayer(kernel=5, padding=0),)), ValueError),
     "cnn-widths": (lambda: _cnn().network((3, 0), None), ValueError),

@@ -84,7 +84,9 @@ def verify(
     checks += [_unless_no_rule(f"JAX vs SymPy L={len(w)} d={d}", lambda w=w, d=d: check_jax(
                spec, w, d, scaled_gradients=scaled_gradients, seed=seed)) for w, d in jax_sizes]  # fmt: skip
     checks.append(
-        _unless_no_rule("MF scaling (symbolic widths)", lambda: check_mf_scaling(spec, L=own_L, scales=scales))
+        _unless_no_rule(
+            "MF scaling (symbolic widths)", lambda: check_mf_scaling(spec, L=own_L, scales=scales)
+        )
     )
     if own_L < spec.num_layers:
         note = f"; an L={own_L} instance of the spec's kinds (its L={spec.num_layers} > MAX_SYMBOLIC_DEPTH)"
