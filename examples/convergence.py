@@ -65,6 +65,7 @@ def plot(res: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT, help=f"folder for the JSON and figure (default {OUT})")
     ap.add_argument("--widths", type=int, nargs="+", default=[50, 100, 200, 400, 800])
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--iterations", type=int, default=3000)
@@ -75,7 +76,8 @@ def main() -> None:
         "--tanh-mu3", type=float, default=0.2, choices=[0.2, 0.0], help="bias mean of the tanh spec"
     )
     args = ap.parse_args()
-    OUT.mkdir(exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     specs = []
     if args.spec in ("default", "both"):
         specs.append(load_spec_file("isotropic_gaussians").spec)
@@ -85,8 +87,8 @@ def main() -> None:
     for spec in specs:
         res = study(spec, widths=args.widths, seeds=args.seeds, iterations=args.iterations,
                     num_evals=args.num_evals, eval_samples=args.eval_samples)  # fmt: skip
-        (OUT / f"convergence_{spec.name}.json").write_text(json.dumps(res, indent=1))
-        plot(res, OUT / f"convergence_{spec.name}.png")
+        (out / f"convergence_{spec.name}.json").write_text(json.dumps(res, indent=1))
+        plot(res, out / f"convergence_{spec.name}.png")
 
 
 if __name__ == "__main__":

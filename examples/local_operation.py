@@ -59,18 +59,21 @@ def dense_in_a(spec: mf.Spec) -> mf.Spec | None:
                    loss=spec.loss, init=init, data=spec.data, lr=spec.lr, batch_size=spec.batch_size)  # fmt: skip
 
 
-def study(spec, run: mf.Run) -> dict:
+def study(spec, run: mf.Run, base: mf.Resolution | None = None) -> dict:
+    base = base or mf.Resolution()
     start = time.perf_counter()
     eval_sets = eval_sets_for(spec, run, jax.random.PRNGKey(0))
     kw = dict(iterations=run.iterations, num_evals=run.num_evals, eval_sets=eval_sets)
     solved = {
-        "noise nodes (sec. 6)": mf.solve_limit(spec, **kw),
-        "conditional mean only": mf.solve_limit(spec, resolution=mf.Resolution(noise_nodes=1), **kw),
+        "noise nodes (sec. 6)": mf.solve_limit(spec, resolution=base, **kw),
+        "conditional mean only": mf.solve_limit(
+            spec, resolution=dataclasses.replace(base, noise_nodes=1), **kw
+        ),
     }
     dense = dense_in_a(spec)
     if dense is not None:
-        solved["dense in a(w)"] = mf.solve_limit(dense, **kw)
-    solved["noise nodes, refined"] = mf.solve_limit(spec, resolution=mf.Resolution().refined(), **kw)
+        solved["dense in a(w)"] = mf.solve_limit(dense, resolution=base, **kw)
+    solved["noise nodes, refined"] = mf.solve_limit(spec, resolution=base.refined(), **kw)
     curves = finite_curves(spec, run, metrics=METRICS)
     out = {"spec": spec.name, "run": dataclasses.asdict(run) | {"limit": None}, "alpha": spec.lr.alpha,
            "limits": {}, "seconds": None}  # fmt: skip
@@ -112,25 +115,32 @@ def plot(res: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT, help=f"folder for the JSON and figure (default {OUT})")
     ap.add_argument("--variant", default=None, help="a variant of spec/local_operation.py, e.g. tanh(wh)")
     ap.add_argument("--widths", type=int, nargs="+", default=None)
     ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument(
+        "--quick", action="store_true", help="a smoke run: the tiny preset, m1 = 16 (not a study)"
+    )
     ap.add_argument("--replot", action="store_true", help="redraw the figure from the JSON of a finished run")
     args = ap.parse_args()
+    out = args.out
     sf = mf.load_spec_file("local_operation")
-    spec, run = sf.variant(args.variant), sf.preset("default")
+    spec, run = sf.variant(args.variant), sf.preset("tiny" if args.quick else "default")
+    base = mf.Resolution(m1=16, theta_nodes=2, noise_nodes=2) if args.quick else mf.Resolution()
     if args.widths:
         run = dataclasses.replace(run, widths=tuple(args.widths))
     if args.seeds:
         run = dataclasses.replace(run, seeds=args.seeds)
-    OUT.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     if args.replot:
-        plot(json.loads((OUT / f"{spec.name}.json").read_text()), OUT / f"{spec.name}.png")
+        plot(json.loads((out / f"{spec.name}.json").read_text()), out / f"{spec.name}.png")
         return
-    res = study(spec, run)
-    (OUT / f"{spec.name}.json").write_text(json.dumps(res, indent=1))
-    plot(res, OUT / f"{spec.name}.png")
-    print(f"wrote {OUT / spec.name}.json and .png in {res['seconds']:.0f} s")
+    name = spec.name + ("_quick" if args.quick else "")
+    res = study(spec, run, base)
+    (out / f"{name}.json").write_text(json.dumps(res, indent=1))
+    plot(res, out / f"{name}.png")
+    print(f"wrote {out / name}.json and .png in {res['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

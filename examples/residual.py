@@ -133,6 +133,7 @@ def plot(res: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT, help=f"folder for the JSON and figure (default {OUT})")
     ap.add_argument("--widths", type=int, nargs="+", default=[50, 100, 200, 400, 800])
     ap.add_argument("--seeds", type=int, default=4)
     ap.add_argument("--m1", type=int, default=1024, help="layer-1 particles of the limit")
@@ -142,12 +143,13 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=None, help="a subset of: spec, kappa=1/L, no_skip")
     ap.add_argument("--replot", action="store_true", help="redraw the figure from the JSON of a finished run")
     args = ap.parse_args()
-    OUT.mkdir(exist_ok=True)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
     variants = VARIANTS if args.variants is None else tuple(None if v == "spec" else v for v in args.variants)
     name = "residual_quick" if args.quick else "residual" + ("" if args.m1 == 1024 else f"_m{args.m1}")
     name += "" if args.variants is None else "_" + "_".join(args.variants).replace("/", "")
     if args.replot:
-        plot(json.loads((OUT / f"{name}.json").read_text()), OUT / f"{name}.png")
+        plot(json.loads((out / f"{name}.json").read_text()), out / f"{name}.png")
         return
     sf = mf.load_spec_file("residual_tanh")
     run = dataclasses.replace(sf.preset("paper"), widths=tuple(args.widths), seeds=args.seeds)
@@ -161,9 +163,9 @@ def main() -> None:
         "run": dataclasses.asdict(run) | {"limit": None},
         "studies": [study(sf.variant(v), run, m1) for v in variants],
     }
-    (OUT / f"{name}.json").write_text(json.dumps(res, indent=1))
-    plot(res, OUT / f"{name}.png")
-    print(f"wrote {OUT / name}.json and .png in {sum(r['seconds'] for r in res['studies']):.0f} s")
+    (out / f"{name}.json").write_text(json.dumps(res, indent=1))
+    plot(res, out / f"{name}.png")
+    print(f"wrote {out / name}.json and .png in {sum(r['seconds'] for r in res['studies']):.0f} s")
 
 
 if __name__ == "__main__":

@@ -46,12 +46,14 @@ def fig5(name: str, *, kernel_noise: float, beta_std: float) -> mf.Spec:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=OUT, help=f"folder for the JSON and figure (default {OUT})")
     ap.add_argument("--widths", type=int, nargs="+", default=[50, 100, 200, 400])
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=3000)
     ap.add_argument("--num-evals", type=int, default=20)
     ap.add_argument("--eval-samples", type=int, default=4000)
     args = ap.parse_args()
+    out = args.out
     specs = {
         "A (tau2=0.1)": fig5("A", kernel_noise=0.1, beta_std=0.1),
         "B (W noise 3, beta 0.1)": fig5("B", kernel_noise=3.0, beta_std=0.1),
@@ -88,8 +90,8 @@ def main() -> None:
             rows.append(float(np.sqrt(np.mean(np.square(d)))))
             print(f"{name:>26} n={n:>5}: RMS sup_t |loss − limit(A)| = {rows[-1]:.4f}", flush=True)
         res["distance_to_limit_A"][name] = dict(zip(map(str, args.widths), rows))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "tau2.json").write_text(json.dumps(res, indent=1))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "tau2.json").write_text(json.dumps(res, indent=1))
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def assert_approaches_limit(
     Arguments:
         spec: the researcher's spec.
         bound: the largest acceptable slope (measured ≈ −0.8 for the loss and ≈ −0.5 for the
-            error on the Fig. 5 net: README, Findings).
+            error on the Fig. 5 net: docs/findings.md).
         statistic: "rms" (single runs), "mean" (seed mean) or "both".
         **kwargs: widths, seeds, iterations, num_evals, eval_samples, metric, limit_curve, seed,
             limit_kwargs (see ``convergence_report``).

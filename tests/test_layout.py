@@ -1,4 +1,4 @@
-"""The package's layout maps its architecture (README, "Where things live"): dependencies point one
+"""The package's layout maps its architecture (docs/layout.md): dependencies point one
 way, there is no import cycle, no function-level import of mfspec, small modules and functions, and
 every layer kind is declared by the abstract contract and listed in the test catalogue."""
 

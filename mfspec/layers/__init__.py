@@ -14,7 +14,7 @@ layers and never name a kind.
 **Adding a kind** is adding one file here that defines a ``LayerKind`` subclass and lists its
 public names in ``__all__``, plus its entries in the test catalogue (``tests/helpers.catalogue``):
 this package imports every public module of the folder and exports those names, and ``mfspec``
-exports the kinds at the top level (README, "Adding a layer kind").
+exports the kinds at the top level (docs/layer_kinds.md, "Adding a layer kind").
 """
 
 import importlib as _importlib
