@@ -52,6 +52,14 @@ def mix_matmul(a, pi, w):
     return a @ (w * pi).T  # π on the (M, M') weights, not on the (B, M') activations
 
 
+def draw_kernel_layer(kind: LayerKind, draw: Draw, ell: int, n: int, prev: LayerState, dtype) -> LayerState:
+    """A finite layer whose weights come from a ``Kernel`` given both neurons' θ (dense, residual):
+    θ_ℓ rows iid from the kind's law, then W_ℓ[j, i] = mean(θ_j, θ'_i) + noise · N(0, 1)."""
+    theta = kind.theta_law.sample(draw.theta(ell), n, kind.q).astype(dtype)
+    w = kind.weight_law.sample(draw.weights(ell), theta, prev.theta).astype(dtype)
+    return LayerState(w, theta)
+
+
 def dense_pullback(state: LayerState, a, d_h):
     """(Σ_b d_h aᵀ (M, M'), ``Back(a=(π ⊙ d_h) F)``): the backward of H = Σ_i π'_i F[:, i] a_i, shared
     by the kinds whose connection is this matrix product (dense, residual)."""
@@ -112,9 +120,7 @@ class Dense(LayerKind):
 
     def init(self, draw: Draw, ell: int, n: int, prev: LayerState | None, dtype) -> LayerState:
         """θ_ℓ rows iid; W_ℓ[j, i] = mean(θ_j, θ'_i) + noise · N(0, 1) (Sec. 3.2's prediction statement)."""
-        theta = self.theta_law.sample(draw.theta(ell), n, self.q).astype(dtype)
-        w = self.weight_law.sample(draw.weights(ell), theta, prev.theta).astype(dtype)
-        return LayerState(w, theta)
+        return draw_kernel_layer(self, draw, ell, n, prev, dtype)
 
     # ---- both systems ----------------------------------------------------------------------
 

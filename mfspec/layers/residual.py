@@ -47,6 +47,7 @@ from mfspec.layers._quadrature import Discretization, theta_particles
 from mfspec.layers.base import Back, Draw, LayerKind, LayerState, Upstream
 from mfspec.layers.dense import (
     dense_pullback,
+    draw_kernel_layer,
     mix_matmul,
     sym_dense_clones,
     sym_dense_pullback,
@@ -112,9 +113,7 @@ class Residual(LayerKind):
 
     def init(self, draw: Draw, ell: int, n: int, prev: LayerState | None, dtype) -> LayerState:
         """θ_ℓ rows iid; W_ℓ[j, i] = mean(θ_j, θ'_i) + noise · N(0, 1), as for a dense layer."""
-        theta = self.theta_law.sample(draw.theta(ell), n, self.q).astype(dtype)
-        w = self.weight_law.sample(draw.weights(ell), theta, prev.theta).astype(dtype)
-        return LayerState(w, theta)
+        return draw_kernel_layer(self, draw, ell, n, prev, dtype)
 
     # ---- both systems ------------------------------------------------------------------------
 
