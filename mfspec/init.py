@@ -198,13 +198,14 @@ class Init(eqx.Module):
     Arguments:
         w1: law of each entry of W_1 (a scalar ``Normal``), e.g. ``Normal(0, τ1/√d)``.
         theta: one law per layer ℓ = 1..L for θ_ℓ ∈ R^{q_ℓ}.
-        kernels: one ``Kernel`` per layer ℓ = 2..L for the entries of W_ℓ.
+        kernels: one ``Kernel`` per layer ℓ = 2..L for the entries of W_ℓ (a scalar ``Law`` for the
+            filter taps of a convolution, ``mf.conv.ConvSpec``).
         out_bias: law of each entry of b_out (used when the spec has an output bias).
     """
 
     w1: Law
     theta: tuple[Law, ...]
-    kernels: tuple[Kernel, ...]
+    kernels: tuple[Kernel | Law, ...]
     out_bias: Law = Atom(0.0)
 
 

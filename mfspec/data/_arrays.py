@@ -5,11 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float, Float32, PRNGKeyArray
 
-from mfspec.data._base import Dataset
+from mfspec.data._base import Batch, Dataset
 
 
-def one_hot(labels, classes: int) -> np.ndarray:
+def one_hot(labels, classes: int) -> Float32[np.ndarray, "n classes"]:
     """Integer class labels → one-hot float32 rows."""
     labels = np.asarray(labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
@@ -53,10 +54,10 @@ class ArrayData(Dataset):
         x_test, y_test: optional held-out set.
     """
 
-    x_train: jax.Array
-    y_train: jax.Array
-    x_test: jax.Array | None = None
-    y_test: jax.Array | None = None
+    x_train: Float[Array, "n d"]
+    y_train: Float[Array, "n k"]
+    x_test: Float[Array, "n_test d"] | None = None
+    y_test: Float[Array, "n_test k"] | None = None
 
     def __init__(self, x_train, y_train, x_test=None, y_test=None):
         xt, yt = _check_xy("train", x_train, y_train)
@@ -85,15 +86,15 @@ class ArrayData(Dataset):
     def is_finite(self) -> bool:
         return True
 
-    def minibatch(self, key, size: int, dtype=jnp.float32):
+    def minibatch(self, key: PRNGKeyArray, size: int, dtype=jnp.float32) -> Batch:
         idx = jax.random.randint(key, (size,), 0, self.x_train.shape[0])
         return self.x_train[idx].astype(dtype), self.y_train[idx].astype(dtype)
 
-    def full_batch(self, dtype=jnp.float32):
+    def full_batch(self, dtype=jnp.float32) -> Batch:
         """The whole training set (full-batch gradient descent)."""
         return self.x_train.astype(dtype), self.y_train.astype(dtype)
 
-    def eval_sets(self, key, size: int, dtype=jnp.float32) -> dict:
+    def eval_sets(self, key: PRNGKeyArray, size: int, dtype=jnp.float32) -> dict[str, Batch]:
         out = {"train": _subsample(key, self.x_train, self.y_train, size, dtype)}
         if self.x_test is not None:
             out["test"] = _subsample(jax.random.fold_in(key, 1), self.x_test, self.y_test, size, dtype)

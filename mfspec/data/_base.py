@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import equinox as eqx
+from jaxtyping import Array, Float, PRNGKeyArray
+
+#: A batch (x (B, d), y (B, k)) as the data sources return it.
+Batch = tuple[Float[Array, "batch d"], Float[Array, "batch k"]]
 
 
 class Dataset(eqx.Module):
@@ -30,10 +34,10 @@ class Dataset(eqx.Module):
     def is_finite(self) -> bool:
         return False
 
-    def minibatch(self, key, size: int):
+    def minibatch(self, key: PRNGKeyArray, size: int, dtype=None) -> Batch:
         raise NotImplementedError
 
-    def eval_sets(self, key, size: int) -> dict:
+    def eval_sets(self, key: PRNGKeyArray, size: int, dtype=None) -> dict[str, Batch]:
         raise NotImplementedError
 
     def training_batch(self, key, size, dtype):

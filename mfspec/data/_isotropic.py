@@ -7,8 +7,9 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import PRNGKeyArray
 
-from mfspec.data._base import Dataset
+from mfspec.data._base import Batch, Dataset
 
 
 class IsotropicGaussians(Dataset):
@@ -36,7 +37,7 @@ class IsotropicGaussians(Dataset):
     def outputs(self) -> int:
         return 1
 
-    def minibatch(self, key, size: int, dtype=jnp.float32):
+    def minibatch(self, key: PRNGKeyArray, size: int, dtype=jnp.float32) -> Batch:
         ky, kx = jax.random.split(key)
         y = jnp.where(jax.random.bernoulli(ky, 0.5, (size, 1)), 1.0, -1.0).astype(dtype)
         x = (1.0 + self.delta * y) * jax.random.normal(kx, (size, self.dim), dtype)
@@ -49,5 +50,5 @@ class IsotropicGaussians(Dataset):
         """
         return [((1.0,), 1.0 + self.delta, 0.5), ((-1.0,), 1.0 - self.delta, 0.5)]
 
-    def eval_sets(self, key, size: int, dtype=jnp.float32) -> dict:
+    def eval_sets(self, key: PRNGKeyArray, size: int, dtype=jnp.float32) -> dict[str, Batch]:
         return {"test": self.minibatch(key, size, dtype)}

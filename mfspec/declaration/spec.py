@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import sympy as sp
+from jaxtyping import PRNGKeyArray
 
 from mfspec.act import Activation
 from mfspec.common.validate import is_int, positive_int
@@ -177,7 +178,7 @@ class Spec(eqx.Module):
         """Normalize a width (uniform) or per-layer widths to a checked tuple n_1..n_L."""
         return normalize_widths(width, self.layers)
 
-    def network(self, width: int | Sequence[int], key, dtype=None) -> Particles:
+    def network(self, width: int | Sequence[int], key: PRNGKeyArray, dtype=None) -> Particles:
         """The finite network of eq. 38 at widths n_1..n_L, drawn from the init law: an
         ``mf.MFNetwork`` (the particle state with weights π = 1/n)."""
         return init_network(self.layers, self.readout, self.widths(width), key, input_dim=self.input_dim,

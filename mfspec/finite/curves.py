@@ -12,8 +12,12 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Real
 
 from mfspec.common.validate import is_int
+
+#: An evaluation set (x (B, d), y (B, k)); B may differ between the sets of one run.
+EvalSet = tuple[Real[ArrayLike, "_batch d"], Real[ArrayLike, "_batch k"]]
 
 #: The evaluation samples are drawn from this fold of the base key, shared by every width and
 #: seed (common random numbers make finite-vs-finite and finite-vs-limit differences less noisy).
@@ -46,7 +50,7 @@ def metric_names(spec) -> tuple[str, ...]:
     return tuple(f"{s}_{m}" for s in sets for m in ("loss", "error"))
 
 
-def evaluate(net, loss, eval_sets: dict):
+def evaluate(net, loss, eval_sets: dict[str, EvalSet]) -> Float[Array, " metrics"]:
     """[loss, error] on each evaluation set, in ``metric_names`` order (train before test).
 
     ``net`` is anything that maps x (B, d) to ŷ (B, k): a network or a particle state.
@@ -82,7 +86,7 @@ def eval_iterations(iterations: int, num_evals: int) -> tuple[int, ...]:
     return tuple(min(p, iterations - (m - 1 - i)) for i, p in enumerate(pts))
 
 
-def eval_sets_for(spec, run, base_key, dtype=None) -> dict:
+def eval_sets_for(spec, run, base_key: PRNGKeyArray, dtype=None) -> dict[str, EvalSet]:
     """The fixed evaluation samples of a run: ``run.eval_samples`` per set, from ``EVAL_FOLD``."""
     kwargs = {} if dtype is None else {"dtype": dtype}
     return spec.data.eval_sets(jax.random.fold_in(base_key, EVAL_FOLD), run.eval_samples, **kwargs)

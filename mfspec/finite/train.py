@@ -18,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import PRNGKeyArray
 
 from mfspec.common.seedwise import seedwise_products
 from mfspec.declaration.spec import Spec
@@ -93,7 +94,7 @@ def _nonfinite_params(net: MFNetwork, p) -> list[str]:
 def train(
     spec: Spec,
     net: MFNetwork,
-    key,
+    key: PRNGKeyArray,
     *,
     iterations: int,
     num_evals: int = 30,

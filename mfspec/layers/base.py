@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import sympy as sp
 from equinox import AbstractClassVar, AbstractVar
+from jaxtyping import Array, Float
 
 from mfspec.act import Activation
 from mfspec.init import Law
@@ -98,10 +99,12 @@ class LayerState(eqx.Module):
     ``pi`` and ``omega`` are constant in time: the limit solver never moves them.
     """
 
-    w: jax.Array
-    theta: jax.Array
-    pi: jax.Array | None = None
-    omega: jax.Array | None = None
+    # *batch: states with leading axes (a saved time series, a vmapped batch of seeds). w's shape
+    # after M depends on the kind (see above), so only its float dtype is annotated.
+    w: Float[Array, "..."]
+    theta: Float[Array, "*batch m q"]
+    pi: Float[Array, "*batch m"] | None = None
+    omega: Float[Array, "*batch r"] | None = None
 
     @property
     def size(self) -> int:

@@ -15,6 +15,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import PRNGKeyArray
 
 from mfspec.common.validate import positive_int
 from mfspec.layers._quadrature import Discretization, seed_of
@@ -38,7 +39,7 @@ def discretization(spec, key=None, *, resolution: Resolution = DEFAULT_RESOLUTIO
 
 def spec_particles(
     spec,
-    key=None,
+    key: PRNGKeyArray | None = None,
     *,
     resolution: Resolution = DEFAULT_RESOLUTION,
     m1: int | None = None,

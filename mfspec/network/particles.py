@@ -18,6 +18,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, Real
 
 from mfspec.layers.base import Draw, LayerKind, LayerState
 from mfspec.layers.readout import Readout
@@ -36,7 +37,7 @@ class Particles(eqx.Module):
     """
 
     layers: tuple[LayerState, ...]
-    out_bias: jax.Array
+    out_bias: Float[Array, "*batch k"]
     kinds: tuple[LayerKind, ...] = eqx.field(static=True)
     readout: Readout = eqx.field(static=True)
 
@@ -81,7 +82,9 @@ class Particles(eqx.Module):
         """Whether the trainer may scan SGD steps (every kind allows it: ``LayerKind.scan_steps``)."""
         return all(kind.scan_steps for kind in self.kinds)
 
-    def __call__(self, x, *, with_preactivations: bool = False):
+    def __call__(
+        self, x: Real[ArrayLike, "batch d"], *, with_preactivations: bool = False
+    ) -> Float[Array, "batch k"] | tuple[Float[Array, "batch k"], list[Float[Array, "batch ..."]]]:
         """ŷ for a batch x of shape (B, d): (B, k) (and [H_1..H_L], each (B, M_ℓ), if asked).
 
         Inputs beyond the smallest ``LayerKind.eval_chunk`` of the kinds are evaluated in chunks of it
@@ -102,7 +105,7 @@ class Particles(eqx.Module):
     def _yhat(self, x):
         return fold.forward(self.kinds, self.layers, self.readout, self.out_bias, x)[0]
 
-    def pullback(self, x, cotangent) -> Particles:
+    def pullback(self, x: Real[ArrayLike, "batch d"], cotangent) -> Particles:
         """Σ_b ⟨cot_b, Δ_•(x_b)⟩ for every moving coordinate, as a ``Particles``-shaped pytree (the
         backward fold of ``mfspec.network.fold``; π and ϖ get 0)."""
         grads, bias = fold.pullback(self.kinds, self.layers, self.readout, self.out_bias, x, cotangent)
@@ -145,7 +148,7 @@ MFNetwork = Particles
 
 
 def init_network(
-    kinds, readout: Readout, widths: tuple[int, ...], key, *, input_dim: int, dtype=None
+    kinds, readout: Readout, widths: tuple[int, ...], key: PRNGKeyArray, *, input_dim: int, dtype=None
 ) -> Particles:
     """Draw a network from the kinds' bound init laws (prediction statement of Sec. 3.2).
 

@@ -21,8 +21,13 @@ import sympy as sp
 
 _KINKS = (sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise)
 
+#: A subclass of ``sp.Function`` (the generic φ's). Annotated as plain ``type``: beartype (which
+#: enforces the annotations in tests/test_typing.py) refuses ``PhiClass``, whose metaclass
+#: prints the class differently inside a union.
+PhiClass = type
 
-def _make_phi(name: str, nargs: int) -> type[sp.Function]:
+
+def _make_phi(name: str, nargs: int) -> PhiClass:
     """A Function class φ with ∂φ/∂arg_i = Dφ_i(args) (its own undefined function)."""
     partials = [sp.Function(f"D{i + 1}{name}") for i in range(nargs)]
 
@@ -40,9 +45,9 @@ class Smoother:
     """
 
     def __init__(self) -> None:
-        self._phis: dict[tuple[str, int], type[sp.Function]] = {}
+        self._phis: dict[tuple[str, int], PhiClass] = {}
 
-    def _phi(self, kind: str, nargs: int) -> type[sp.Function]:
+    def _phi(self, kind: str, nargs: int) -> PhiClass:
         key = (kind, nargs)
         if key not in self._phis:
             self._phis[key] = _make_phi(f"phi{kind}{len(self._phis)}", nargs)
