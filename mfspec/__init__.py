@@ -27,6 +27,7 @@ from mfspec.finite.train import train
 from mfspec.layers import KIND_EXPORTS as _KIND_EXPORTS
 from mfspec.layers import LayerKind, LayerState
 from mfspec.limit.error_bar import LimitEstimate, limit_estimate, refinement_gap
+from mfspec.limit.fluctuation import Band, fluctuation
 from mfspec.limit.formal import FormalSystem, WeightedBatch
 from mfspec.limit.options import Checkpoint, Start, Stepping
 from mfspec.limit.particles import spec_particles
@@ -46,6 +47,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Activation",
+    "Band",
     "Checkpoint",
     "Curve",
     "CurveRecord",
@@ -73,6 +75,7 @@ __all__ = [
     "eval_iterations",
     "eval_sets_for",
     "evaluate",
+    "fluctuation",
     "head",
     "init",
     "is_rotation_invariant",

@@ -22,10 +22,13 @@ import dataclasses
 
 import jax
 import numpy as np
+from scipy import stats
 
 from mfspec.declaration.spec import Spec
 from mfspec.finite.curves import eval_sets_for
+from mfspec.finite.seeds import train_seeds
 from mfspec.finite.train import train
+from mfspec.limit.fluctuation import Band
 from mfspec.limit.solve import solve_limit
 from mfspec.run.preset import Run
 from mfspec.run.sweep import run_keys
@@ -180,3 +183,122 @@ def assert_approaches_limit(
             f"slope ({', '.join(failed)}) above the bound {bound}\n{rep.table()}"
         )
     return rep
+
+
+# ---- the fluctuation band: finite curves within the predicted n^{-1/2} scatter (docs/fluctuation.md) ----
+
+
+def band_samples(spec: Spec, band: Band, width, *, seeds: int = 32, seed: int = 0, eval_sets=None,
+                 eval_samples: int = 2000) -> dict[str, np.ndarray]:  # fmt: skip
+    """Train ``seeds`` networks of ``width`` (batched, ``train_seeds``) and return each band output's
+    values at the band times, (seeds, K) per output. The evaluation samples must be the band's
+    (default: those of ``mf.fluctuation``'s default, ``spec.data.eval_sets(PRNGKey(1), eval_samples)``)."""
+    steps = band.t / spec.lr.alpha
+    if not np.allclose(steps, np.rint(steps), atol=1e-6):
+        raise ValueError(f"band_samples: the band times {band.t.tolist()} are not SGD steps (multiples of α)")
+    steps = np.rint(steps).astype(int)
+    if eval_sets is None:
+        eval_sets = spec.data.eval_sets(jax.random.PRNGKey(1), eval_samples)
+    base = jax.random.PRNGKey(seed)
+    keys = [run_keys(base, 0, s) for s in range(seeds)]
+    nets = [spec.network(width, k[0]) for k in keys]
+    out = train_seeds(spec, nets, [k[1] for k in keys], iterations=int(steps[-1]),
+                      num_evals=int(steps[-1]) + 1, eval_sets=eval_sets)  # fmt: skip
+    for s, (_, c) in enumerate(out):
+        if c.diverged:
+            raise AssertionError(f"band_samples: width {width} seed {s} diverged: {c.diverged}")
+    idx = [int(np.flatnonzero(np.asarray(out[0][1].iterations) == k)[0]) for k in steps]
+    return {
+        o: np.stack([np.asarray(c.metrics[o])[idx] for _, c in out]) for o in band.outputs if "[" not in o
+    }
+
+
+@dataclasses.dataclass
+class BandCheck:
+    """The two checks of ``band_check`` at one width, per band time.
+
+    Fields:
+        ratio: empirical std over seeds / predicted std.
+        variance_ok: (S − 1) s²/σ² inside the two-sided χ²_{S−1} interval.
+        max_z: the largest |value − limit| over seeds, beyond ``tolerance``, in units of σ.
+        inside_ok: every seed inside limit ± z*·σ + tolerance.
+        mean_z: (seed mean − limit)/(σ/√S): the finite-n bias in units of the mean's noise —
+            reported, not checked (the band predicts the scatter, not the O(1/n) and O(α) bias).
+        level: the level of each per-time test (Bonferroni, see ``band_check``).
+    """
+
+    output: str
+    width: object
+    t: np.ndarray
+    ratio: np.ndarray
+    variance_ok: np.ndarray
+    max_z: np.ndarray
+    inside_ok: np.ndarray
+    mean_z: np.ndarray
+    level: float
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.variance_ok.all() and self.inside_ok.all())
+
+    def table(self) -> str:
+        rows = [f"{self.output} at width {self.width} (per-time level {self.level:.2g}):",
+                "  t          emp/pred std   spread ok   max |z|   inside ok   mean z"]  # fmt: skip
+        for k in range(len(self.t)):
+            rows.append(f"  {self.t[k]:<10.4g} {self.ratio[k]:<14.3f} {bool(self.variance_ok[k])!s:<11} "
+                        f"{self.max_z[k]:<9.2f} {bool(self.inside_ok[k])!s:<11} {self.mean_z[k]:.2f}")  # fmt: skip
+        return "\n".join(rows)
+
+
+def band_check(band: Band, width, values: np.ndarray, output: str, *, false_alarm: float = 0.01,
+               tolerance=0.0) -> BandCheck:  # fmt: skip
+    """Check S finite curves (``values``, (S, K) at the band times) against the predicted band.
+
+    Two checks per time: the spread — the sample variance against σ²χ²_{S−1}/(S−1), two-sided (a band
+    too wide or too narrow fails) — and membership — every seed within limit ± z*·σ + ``tolerance``
+    (the limit's error bar, if it matters). Under the band's Gaussian model the chance of any false
+    alarm is at most ``false_alarm``: half of it is split over the K spread tests, half over the S·K
+    membership tests (Bonferroni: the times of one seed are correlated). Times where σ = 0 are skipped."""
+    values = np.asarray(values, np.float64)
+    S, K = values.shape
+    if S < 3 or K != len(band.t):
+        raise ValueError(f"band_check: values must be (seeds ≥ 3, {len(band.t)}), got {values.shape}")
+    if not 0 < false_alarm < 1:
+        raise ValueError(f"band_check: false_alarm must be in (0, 1), got {false_alarm!r}")
+    sigma, limit = band.std(width)[:, band.of(output)], band.mean[:, band.of(output)]
+    live = sigma > 0
+    unit = np.where(live, sigma, 1.0)
+    s2 = values.var(0, ddof=1)
+    level = false_alarm / (2 * K)
+    chi = (S - 1) * s2 / unit**2
+    lo, hi = stats.chi2.ppf(level / 2, S - 1), stats.chi2.ppf(1 - level / 2, S - 1)
+    gap = np.maximum(np.abs(values - limit) - np.asarray(tolerance, np.float64), 0.0).max(0)
+    z_star = stats.norm.ppf(1 - false_alarm / (4 * S * K))
+    return BandCheck(output=output, width=width, t=band.t, ratio=np.sqrt(s2) / np.where(live, sigma, np.nan),
+                     variance_ok=~live | ((chi >= lo) & (chi <= hi)), max_z=gap / unit,
+                     inside_ok=~live | (gap / unit <= z_star),
+                     mean_z=(values.mean(0) - limit) / (unit / np.sqrt(S)), level=level)  # fmt: skip
+
+
+def assert_within_band(spec: Spec, band: Band, *, widths=(200,), seeds: int = 32, outputs=None,
+                       false_alarm: float = 0.01, tolerance=0.0, **kwargs) -> list[BandCheck]:  # fmt: skip
+    """Assert that the finite networks scatter around the limit as ``band`` predicts, at each width.
+
+    For every width and output: ``band_samples`` then ``band_check`` (the spread and the membership).
+    ``false_alarm`` is the chance of a failure per (width, output) when the band is right.
+
+    Raises:
+        AssertionError with the per-time table of every failing check.
+    """
+    checks = []
+    for n in widths:
+        samples = band_samples(spec, band, n, seeds=seeds, **kwargs)
+        for o in outputs or samples:
+            checks.append(band_check(band, n, samples[o], o, false_alarm=false_alarm, tolerance=tolerance))
+    bad = [c for c in checks if not c.ok]
+    if bad:
+        raise AssertionError(
+            f"finite networks of spec {spec.name!r} stray from the predicted band:\n"
+            + "\n".join(c.table() for c in bad)
+        )
+    return checks

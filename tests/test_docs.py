@@ -74,6 +74,7 @@ EXAMPLES = {
     "tau2.py": ["--widths", "8", "16", "--seeds", "1", "--iterations", "5", "--num-evals", "3", "--eval-samples", "32"],
     "local_operation.py": ["--quick"],
     "residual.py": ["--quick"],
+    "fluctuation_band.py": ["--quick"],
     "figures.py": ["isotropic_gaussians", "--preset", "tiny"],
 }  # fmt: skip
 

@@ -9,6 +9,7 @@ options.py      ``mf.Stepping``, ``mf.Start``, ``mf.Checkpoint``: the options of
 stepping.py     the default solver and step (Heun for a kink, Tsit5 otherwise), the step grid
 solve.py        ``mf.solve_limit`` → ``LimitSolution``
 checkpoint.py   a solve in chunks that resumes from a file, bitwise the same
+fluctuation.py  the predicted n^{-1/2} band of a width-n network around the limit
 error_bar.py    the limit curve with an honest error bar (replicates + refinement)
 cost.py         what a solve will cost, before it starts
 mesh.py         a solve cut over devices and processes
